@@ -1,0 +1,120 @@
+// Model: loading (format detection, tokenizer, info) and tokenization.
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "engine/engine.h"
+#include "engine/model_impl.h"
+#include "engine/observer.h"
+#include "engine/tokenizer_loader.h"
+#include "kernels/core/cpu_features.h"
+#include "kernels/core/status_macros.h"
+#include "model/model_loader.h"
+
+namespace engine {
+
+const char* Version() { return FP4LM_VERSION; }
+
+const char* ActivationPointName(ActivationPoint point) {
+  switch (point) {
+    case ActivationPoint::kAttnInput:
+      return "attn_input";
+    case ActivationPoint::kAttnOutput:
+      return "attn_output";
+    case ActivationPoint::kFfnInput:
+      return "ffn_input";
+    case ActivationPoint::kDownInput:
+      return "down_input";
+  }
+  return "unknown";
+}
+
+namespace {
+
+std::string ComputePath(const kernels::CpuFeatures& f) {
+  const char* isa = f.avx512f ? "avx512f" : (f.avx2 && f.fma) ? "avx2+fma" : "generic";
+  return absl::StrCat("cpu f32 (", isa, ")");
+}
+
+ModelInfo MakeInfo(const model::LoadedModel& m, const tokenizer::Tokenizer& tok,
+                   const std::string& tokenizer_description, int32_t num_threads) {
+  const model::ModelConfig& c = m.config;
+  ModelInfo info;
+  info.path = m.path;
+  info.format = model::ModelFormatName(m.format);
+  info.architecture = c.architecture;
+  info.model_dim = c.model_dim;
+  info.ffn_dim = c.ffn_dim;
+  info.n_layers = c.n_layers;
+  info.n_heads = c.n_heads;
+  info.n_kv_heads = c.n_kv_heads;
+  info.head_dim = c.head_dim;
+  info.vocab_size = c.vocab_size;
+  info.max_seq_len = c.max_seq_len;
+  info.norm_eps = c.norm_eps;
+  info.rope_theta = c.rope_theta;
+  info.rope_style = model::RopeStyleName(c.rope_style);
+  info.tied_embeddings = c.tied_embeddings;
+  info.parameter_count = c.ParameterCount();
+  info.weight_format = "f32";
+  info.tokenizer = tokenizer_description;
+  info.bos_id = tok.bos_id();
+  info.eos_id = tok.eos_id();
+  info.chat_template = m.chat_template;
+  const kernels::CpuFeatures features = kernels::DetectCpuFeatures();
+  info.cpu_features = features.ToString();
+  info.compute_path = ComputePath(features);
+  info.num_threads = num_threads;
+  for (const model::SourceTensorInfo& t : m.tensors) {
+    info.tensors.push_back(TensorSummary{.name = t.name, .dtype = t.dtype, .shape = t.shape});
+  }
+  return info;
+}
+
+}  // namespace
+
+Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Model::~Model() = default;
+
+absl::StatusOr<std::unique_ptr<Model>> Model::Load(const ModelOptions& options) {
+  if (options.path.empty()) return absl::InvalidArgumentError("no model path given");
+  if (options.num_threads < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("num_threads must be >= 0, got ", options.num_threads));
+  }
+  auto impl = std::make_unique<Impl>();
+  ENGINE_ASSIGN_OR_RETURN(impl->loaded, model::LoadModelFile(options.path));
+  const int32_t vocab_size = impl->loaded.config.vocab_size;
+  std::string description;
+  if (!options.tokenizer_path.empty()) {
+    ENGINE_ASSIGN_OR_RETURN(impl->tokenizer, LoadTokenizerFile(options.tokenizer_path, vocab_size));
+    const std::string_view kind = impl->tokenizer->kind();
+    description = absl::StrCat(absl::string_view(kind.data(), kind.size()), " (",
+                               options.tokenizer_path, ")");
+  } else {
+    ENGINE_ASSIGN_OR_RETURN(impl->tokenizer, LoadTokenizer(impl->loaded.tokenizer, vocab_size));
+    description = DescribeTokenizerSource(impl->loaded.tokenizer);
+  }
+  impl->num_threads = options.num_threads > 0
+                          ? options.num_threads
+                          : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  impl->info = MakeInfo(impl->loaded, *impl->tokenizer, description, impl->num_threads);
+  return std::unique_ptr<Model>(new Model(std::move(impl)));
+}
+
+const ModelInfo& Model::info() const { return impl_->info; }
+
+absl::StatusOr<std::vector<TokenId>> Model::Tokenize(std::string_view text, bool add_bos,
+                                                     bool parse_special) const {
+  return impl_->tokenizer->Encode(
+      text, tokenizer::EncodeOptions{.add_bos = add_bos, .parse_special = parse_special});
+}
+
+absl::StatusOr<std::string> Model::Detokenize(std::span<const TokenId> tokens) const {
+  return impl_->tokenizer->Decode(tokens);
+}
+
+bool Model::IsEndOfGeneration(TokenId token) const {
+  return impl_->tokenizer->IsEndOfGeneration(token);
+}
+
+}  // namespace engine

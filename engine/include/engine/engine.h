@@ -1,0 +1,163 @@
+// libengine: load a model, open sessions, generate text.
+//
+// Threading: a Model is immutable after Load() and may be shared by any number of Sessions on
+// any threads. A Session is not thread-safe; use one per conversation (or per thread).
+// A Session must not outlive the Model it was created from.
+//
+// Errors: every fallible call returns absl::Status / absl::StatusOr. Codes used:
+//   InvalidArgument     bad options, token id out of range, malformed file contents
+//   NotFound            model or tokenizer file missing, or a tensor missing from it
+//   DataLoss            truncated / corrupt file
+//   Unimplemented       unsupported architecture, file version or tensor type
+//   ResourceExhausted   the prompt or generation does not fit in the context (KV cache)
+//   FailedPrecondition  Step() before Prefill(), Rewind() past the current position
+//   Cancelled           the stream callback asked to stop
+#ifndef FP4LM_ENGINE_INCLUDE_ENGINE_ENGINE_H_
+#define FP4LM_ENGINE_INCLUDE_ENGINE_ENGINE_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "engine/options.h"
+
+namespace engine {
+
+using TokenId = int32_t;
+
+// The library's semantic version, "MAJOR.MINOR.PATCH".
+const char* Version();
+
+struct TensorSummary {
+  std::string name;
+  std::string dtype;           // as stored in the file: "F32", "BF16", "Q4_1", ...
+  std::vector<int64_t> shape;  // outermost-first
+};
+
+struct ModelInfo {
+  std::string path;
+  std::string format;        // "llama2.c", "huggingface", "gguf"
+  std::string architecture;  // "llama", "mistral", "qwen2"
+  int32_t model_dim = 0;
+  int32_t ffn_dim = 0;
+  int32_t n_layers = 0;
+  int32_t n_heads = 0;
+  int32_t n_kv_heads = 0;
+  int32_t head_dim = 0;
+  int32_t vocab_size = 0;
+  int32_t max_seq_len = 0;
+  float norm_eps = 0.0f;
+  float rope_theta = 0.0f;
+  std::string rope_style;     // "interleaved pairs" or "halves"
+  bool tied_embeddings = false;
+  int64_t parameter_count = 0;
+  std::string weight_format;  // how the engine computes: "f32"
+  std::string tokenizer;      // "sentencepiece (tokenizer.model)", "bpe (gguf gpt2, pre=smollm)"
+  TokenId bos_id = -1;
+  TokenId eos_id = -1;
+  std::string chat_template;  // empty if the model has none
+  std::string cpu_features;   // e.g. "avx512f avx512vnni avx2 fma"
+  std::string compute_path;   // the kernels in use, e.g. "cpu f32 avx512"
+  int32_t num_threads = 0;
+  std::vector<TensorSummary> tensors;
+};
+
+class Model {
+ public:
+  static absl::StatusOr<std::unique_ptr<Model>> Load(const ModelOptions& options);
+  ~Model();
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
+
+  const ModelInfo& info() const;
+
+  // Encodes text. `add_bos` prepends BOS if the vocabulary has one; `parse_special` makes
+  // special-token text such as "<|im_start|>" map to its token (never the case by default, so
+  // user text cannot inject control tokens).
+  absl::StatusOr<std::vector<TokenId>> Tokenize(std::string_view text, bool add_bos,
+                                                bool parse_special = false) const;
+  absl::StatusOr<std::string> Detokenize(std::span<const TokenId> tokens) const;
+  // True for EOS and the other end-of-generation tokens of the vocabulary.
+  bool IsEndOfGeneration(TokenId token) const;
+
+  struct Impl;  // internal; opaque to users
+
+ private:
+  explicit Model(std::unique_ptr<Impl> impl);
+  friend class Session;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Called once per generated token with the newly completed text (never half a UTF-8
+// character; may be empty). Return false to stop: Generate() then returns CancelledError.
+using TokenCallback = std::function<bool(TokenId token, std::string_view text)>;
+
+struct GenerateStats {
+  int32_t prompt_tokens = 0;
+  int32_t generated_tokens = 0;
+  double prefill_seconds = 0.0;
+  double decode_seconds = 0.0;
+};
+
+class Session {
+ public:
+  static absl::StatusOr<std::unique_ptr<Session>> Create(const Model& model,
+                                                         const SessionOptions& options = {});
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // Runs `tokens` through the model as one batch, appending to the KV cache. May be called
+  // again to append a new turn. Afterwards Logits() holds the next-token distribution.
+  // ResourceExhausted (and no state change) if they do not fit in the context;
+  // InvalidArgument for an out-of-range token id or an empty span.
+  absl::Status Prefill(std::span<const TokenId> tokens);
+
+  // Samples the next token from the current logits and returns it. The token is NOT yet in the
+  // KV cache: the next Prefill/Step feeds it (Accept-then-feed keeps Logits() of the sampled
+  // position readable). FailedPrecondition before the first Prefill.
+  absl::StatusOr<TokenId> Sample(const SamplingParams& params);
+
+  // Sample + feed the sampled token, i.e. one decode step. Returns the token.
+  absl::StatusOr<TokenId> Step(const SamplingParams& params);
+
+  // Tokenize (with BOS) + Prefill + Step until an end-of-generation token, max_new_tokens, or
+  // the callback returns false. An empty prompt means BOS alone. Tokens generated are appended
+  // to `generated` when it is not null.
+  absl::Status Generate(std::string_view prompt, const SamplingParams& params,
+                        const TokenCallback& on_token, std::vector<TokenId>* generated = nullptr,
+                        GenerateStats* stats = nullptr);
+  // The same for a prompt tokenized by the caller (e.g. a chat template tokenized with
+  // parse_special); InvalidArgument if `prompt_tokens` is empty.
+  absl::Status GenerateFromTokens(std::span<const TokenId> prompt_tokens,
+                                  const SamplingParams& params, const TokenCallback& on_token,
+                                  std::vector<TokenId>* generated = nullptr,
+                                  GenerateStats* stats = nullptr);
+
+  // Logits of the last position fed, in host memory: a view valid until the next mutating call.
+  std::span<const float> Logits() const;
+  // Logits of every position of the last Prefill when it was asked to keep them (eval),
+  // [n_tokens, vocab_size] row-major.
+  absl::Status PrefillAllLogits(std::span<const TokenId> tokens, std::vector<float>* logits);
+
+  int32_t position() const;  // tokens in the KV cache
+  int32_t capacity() const;  // context size in tokens
+  // Drops the tokens at positions >= `position` (multi-turn edits, branching evaluation).
+  absl::Status Rewind(int32_t position);
+  void Reset() { (void)Rewind(0); }
+
+ private:
+  struct Impl;
+  explicit Session(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace engine
+
+#endif  // FP4LM_ENGINE_INCLUDE_ENGINE_ENGINE_H_

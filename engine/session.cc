@@ -1,0 +1,201 @@
+// Session: the mutable half of inference (KV cache, scratch, sampler, thread pool) over an
+// immutable Model.
+#include <algorithm>
+#include <chrono>
+
+#include "absl/strings/str_cat.h"
+#include "engine/engine.h"
+#include "engine/kv_cache.h"
+#include "engine/model_impl.h"
+#include "engine/sampler.h"
+#include "engine/transformer.h"
+#include "kernels/core/status_macros.h"
+
+namespace engine {
+
+struct Session::Impl {
+  const Model::Impl* model = nullptr;
+  KvCache kv;
+  kernels::ThreadPool pool;
+  ForwardBuffers buffers;
+  std::vector<float> logits;      // [vocab] of the last position fed
+  bool has_logits = false;
+  std::vector<TokenId> history;   // the tokens in the KV cache, for the repetition penalty
+  Sampler sampler{0};
+  uint64_t sampler_seed = 0;
+
+  Impl(const Model::Impl& m, KvCache cache, int num_threads)
+      : model(&m), kv(std::move(cache)), pool(num_threads) {}
+
+  const model::ModelConfig& config() const { return model->loaded.config; }
+
+  absl::Status CheckTokens(std::span<const TokenId> tokens) const {
+    if (tokens.empty()) return absl::InvalidArgumentError("no tokens to process");
+    for (size_t i = 0; i < tokens.size(); ++i) {
+      if (tokens[i] < 0 || tokens[i] >= config().vocab_size) {
+        return absl::InvalidArgumentError(absl::StrCat("token ", i, " has id ", tokens[i],
+                                                       ", outside the vocabulary [0, ",
+                                                       config().vocab_size, ")"));
+      }
+    }
+    return kv.CheckRoom(static_cast<int32_t>(tokens.size()));
+  }
+
+  // Feeds tokens in chunks of kMaxBatchTokens; writes the last position's logits, or every
+  // position's into `all_logits` when it is not null.
+  void Run(std::span<const TokenId> tokens, std::vector<float>* all_logits) {
+    const int64_t vocab = config().vocab_size;
+    if (all_logits != nullptr) all_logits->resize(tokens.size() * vocab);
+    logits.resize(vocab);
+    for (size_t begin = 0; begin < tokens.size(); begin += kMaxBatchTokens) {
+      const size_t count = std::min<size_t>(kMaxBatchTokens, tokens.size() - begin);
+      ForwardArgs args{.config = &config(),
+                       .weights = &model->loaded.weights,
+                       .tokens = tokens.subspan(begin, count),
+                       .all_logits = all_logits != nullptr,
+                       .logits = all_logits != nullptr ? all_logits->data() + begin * vocab
+                                                       : logits.data()};
+      Forward(args, kv, pool, buffers);
+    }
+    if (all_logits != nullptr) {
+      std::copy(all_logits->end() - vocab, all_logits->end(), logits.begin());
+    }
+    history.insert(history.end(), tokens.begin(), tokens.end());
+    has_logits = true;
+  }
+};
+
+Session::Session(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Session::~Session() = default;
+
+absl::StatusOr<std::unique_ptr<Session>> Session::Create(const Model& model,
+                                                         const SessionOptions& options) {
+  const model::ModelConfig& c = model.impl_->loaded.config;
+  if (options.max_seq_len < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_seq_len must be >= 0, got ", options.max_seq_len));
+  }
+  const int32_t capacity = options.max_seq_len > 0 ? options.max_seq_len : c.max_seq_len;
+  ENGINE_ASSIGN_OR_RETURN(KvCache kv, KvCache::Create(KvCacheShape{.n_layers = c.n_layers,
+                                                                    .n_kv_heads = c.n_kv_heads,
+                                                                    .head_dim = c.head_dim,
+                                                                    .capacity = capacity}));
+  auto impl = std::make_unique<Impl>(*model.impl_, std::move(kv), model.impl_->num_threads);
+  return std::unique_ptr<Session>(new Session(std::move(impl)));
+}
+
+absl::Status Session::Prefill(std::span<const TokenId> tokens) {
+  ENGINE_RETURN_IF_ERROR(impl_->CheckTokens(tokens));
+  impl_->Run(tokens, nullptr);
+  return absl::OkStatus();
+}
+
+absl::Status Session::PrefillAllLogits(std::span<const TokenId> tokens,
+                                       std::vector<float>* logits) {
+  if (logits == nullptr) return absl::InvalidArgumentError("logits output is null");
+  ENGINE_RETURN_IF_ERROR(impl_->CheckTokens(tokens));
+  impl_->Run(tokens, logits);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<TokenId> Session::Sample(const SamplingParams& params) {
+  if (!impl_->has_logits) {
+    return absl::FailedPreconditionError("Sample/Step called before Prefill: no logits yet");
+  }
+  ENGINE_RETURN_IF_ERROR(ValidateSamplingParams(params));
+  if (params.seed != impl_->sampler_seed) {
+    impl_->sampler.Reseed(params.seed);
+    impl_->sampler_seed = params.seed;
+  }
+  return impl_->sampler.Sample(impl_->logits, params, impl_->history);
+}
+
+absl::StatusOr<TokenId> Session::Step(const SamplingParams& params) {
+  ENGINE_ASSIGN_OR_RETURN(TokenId token, Sample(params));
+  const TokenId one[1] = {token};
+  ENGINE_RETURN_IF_ERROR(Prefill(one));
+  return token;
+}
+
+absl::Status Session::Generate(std::string_view prompt, const SamplingParams& params,
+                               const TokenCallback& on_token, std::vector<TokenId>* generated,
+                               GenerateStats* stats) {
+  const tokenizer::Tokenizer& tok = *impl_->model->tokenizer;
+  ENGINE_ASSIGN_OR_RETURN(std::vector<TokenId> tokens,
+                          tok.Encode(prompt, tokenizer::EncodeOptions{.add_bos = position() == 0}));
+  if (tokens.empty()) {
+    if (tok.bos_id() < 0) {
+      return absl::InvalidArgumentError("empty prompt and the vocabulary has no BOS token");
+    }
+    tokens.push_back(tok.bos_id());
+  }
+  return GenerateFromTokens(tokens, params, on_token, generated, stats);
+}
+
+absl::Status Session::GenerateFromTokens(std::span<const TokenId> tokens,
+                                         const SamplingParams& params,
+                                         const TokenCallback& on_token,
+                                         std::vector<TokenId>* generated, GenerateStats* stats) {
+  using Clock = std::chrono::steady_clock;
+  const Model::Impl& model = *impl_->model;
+  impl_->sampler.Reseed(params.seed);
+  impl_->sampler_seed = params.seed;
+  GenerateStats local_stats;
+  GenerateStats& s = stats != nullptr ? *stats : local_stats;
+  s = GenerateStats{.prompt_tokens = static_cast<int32_t>(tokens.size())};
+  const Clock::time_point prefill_start = Clock::now();
+  ENGINE_RETURN_IF_ERROR(Prefill(tokens));
+  const Clock::time_point decode_start = Clock::now();
+  s.prefill_seconds = std::chrono::duration<double>(decode_start - prefill_start).count();
+
+  tokenizer::TextStreamer streamer(*model.tokenizer);
+  absl::Status status = absl::OkStatus();
+  for (int32_t i = 0; i < params.max_new_tokens; ++i) {
+    absl::StatusOr<TokenId> token = Sample(params);
+    if (!token.ok()) {
+      status = token.status();
+      break;
+    }
+    if (model.tokenizer->IsEndOfGeneration(*token)) break;
+    ++s.generated_tokens;
+    if (generated != nullptr) generated->push_back(*token);
+    absl::StatusOr<std::string> text = streamer.Push(*token);
+    if (!text.ok()) {
+      status = text.status();
+      break;
+    }
+    if (!on_token(*token, *text)) {
+      status = absl::CancelledError("generation stopped by the callback");
+      break;
+    }
+    if (i + 1 == params.max_new_tokens) break;  // the last token need not be fed
+    const TokenId next[1] = {*token};
+    if (absl::Status fed = Prefill(next); !fed.ok()) {
+      status = fed;
+      break;
+    }
+  }
+  if (const std::string rest = streamer.Flush(); !rest.empty() && status.ok()) {
+    on_token(-1, rest);
+  }
+  s.decode_seconds = std::chrono::duration<double>(Clock::now() - decode_start).count();
+  return status;
+}
+
+std::span<const float> Session::Logits() const { return impl_->logits; }
+int32_t Session::position() const { return impl_->kv.size(); }
+int32_t Session::capacity() const { return impl_->kv.capacity(); }
+
+absl::Status Session::Rewind(int32_t new_position) {
+  if (new_position < 0 || new_position > position()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cannot rewind to position ", new_position, ": the cache holds ", position(), " tokens"));
+  }
+  impl_->kv.Truncate(new_position);
+  impl_->history.resize(static_cast<size_t>(new_position));
+  // The logits belonged to the last fed position, which may be gone now.
+  impl_->has_logits = false;
+  return absl::OkStatus();
+}
+
+}  // namespace engine

@@ -1,0 +1,120 @@
+#include "engine/transformer.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace engine {
+namespace {
+
+using kernels::MatMulF32;
+
+void Observe(ActivationObserver* observer, int32_t layer, ActivationPoint point,
+             const std::vector<float>& data, int64_t rows, int64_t cols) {
+  if (observer != nullptr) observer->Observe(layer, point, data.data(), rows, cols);
+}
+
+void AddInPlace(float* x, const float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) x[i] += y[i];
+}
+
+// Copies the new tokens' K and V rows ([m, n_kv_heads, head_dim]) into the cache
+// ([n_kv_heads, capacity, head_dim]) at their positions.
+void WriteKv(const float* k, const float* v, const int32_t* positions, int64_t m,
+             const model::ModelConfig& c, float* k_cache, float* v_cache, int64_t capacity) {
+  const size_t row_bytes = sizeof(float) * static_cast<size_t>(c.head_dim);
+  for (int64_t i = 0; i < m; ++i) {
+    for (int64_t h = 0; h < c.n_kv_heads; ++h) {
+      const int64_t src = (i * c.n_kv_heads + h) * c.head_dim;
+      const int64_t dst = (h * capacity + positions[i]) * c.head_dim;
+      std::memcpy(k_cache + dst, k + src, row_bytes);
+      std::memcpy(v_cache + dst, v + src, row_bytes);
+    }
+  }
+}
+
+}  // namespace
+
+void ForwardBuffers::Reserve(const model::ModelConfig& c, int64_t m) {
+  if (m <= capacity) return;
+  capacity = m;
+  x.resize(m * c.model_dim);
+  xn.resize(m * c.model_dim);
+  q.resize(m * c.q_dim());
+  k.resize(m * c.kv_dim());
+  v.resize(m * c.kv_dim());
+  att.resize(m * c.q_dim());
+  proj.resize(m * c.model_dim);
+  gate.resize(m * c.ffn_dim);
+  up.resize(m * c.ffn_dim);
+  positions.resize(m);
+}
+
+void Forward(const ForwardArgs& args, KvCache& kv, kernels::ThreadPool& pool,
+             ForwardBuffers& b) {
+  const model::ModelConfig& c = *args.config;
+  const model::ModelWeights& w = *args.weights;
+  const int64_t m = static_cast<int64_t>(args.tokens.size());
+  const int64_t d = c.model_dim, f = c.ffn_dim, qd = c.q_dim(), kvd = c.kv_dim();
+  const auto pairing = c.rope_style == model::RopeStyle::kInterleaved
+                           ? kernels::RopePairing::kInterleaved
+                           : kernels::RopePairing::kHalves;
+  b.Reserve(c, m);
+  for (int64_t i = 0; i < m; ++i) b.positions[i] = kv.size() + static_cast<int32_t>(i);
+  b.rope.Compute(b.positions.data(), m, c.head_dim, c.rope_theta);
+
+  // x [m, d] = embedding rows of the tokens
+  for (int64_t i = 0; i < m; ++i) {
+    std::memcpy(&b.x[i * d], w.token_embedding.data + int64_t{args.tokens[i]} * d,
+                sizeof(float) * d);
+  }
+  const kernels::AttentionShape attention_shape{.m = m, .n_heads = c.n_heads,
+                                                .n_kv_heads = c.n_kv_heads,
+                                                .head_dim = c.head_dim,
+                                                .capacity = kv.capacity()};
+  for (int32_t l = 0; l < c.n_layers; ++l) {
+    const model::LayerWeights& lw = w.layers[l];
+    // --- attention ----------------------------------------------------------------------
+    // xn = RMSNorm(x) * attn_norm                                        [m, d]
+    kernels::RmsNorm(b.x.data(), lw.attn_norm.data, b.xn.data(), m, d, c.norm_eps);
+    Observe(args.observer, l, ActivationPoint::kAttnInput, b.xn, m, d);
+    // q, k, v projections (+ bias for Qwen2)                 [m, qd], [m, kvd], [m, kvd]
+    MatMulF32(pool, b.xn.data(), lw.wq.data, lw.bq.data, b.q.data(), m, qd, d);
+    MatMulF32(pool, b.xn.data(), lw.wk.data, lw.bk.data, b.k.data(), m, kvd, d);
+    MatMulF32(pool, b.xn.data(), lw.wv.data, lw.bv.data, b.v.data(), m, kvd, d);
+    // RoPE on q and k, then k and v into the cache at positions [pos, pos + m)
+    kernels::Rope(b.q.data(), b.rope, c.n_heads, c.head_dim, pairing);
+    kernels::Rope(b.k.data(), b.rope, c.n_kv_heads, c.head_dim, pairing);
+    WriteKv(b.k.data(), b.v.data(), b.positions.data(), m, c, kv.keys(l), kv.values(l),
+            kv.capacity());
+    // causal grouped-query attention over the cache                       [m, qd]
+    kernels::Attention(pool, b.q.data(), kv.keys(l), kv.values(l), b.positions.data(),
+                       b.att.data(), attention_shape);
+    Observe(args.observer, l, ActivationPoint::kAttnOutput, b.att, m, qd);
+    // x += o_proj(att)
+    MatMulF32(pool, b.att.data(), lw.wo.data, nullptr, b.proj.data(), m, d, qd);
+    AddInPlace(b.x.data(), b.proj.data(), m * d);
+
+    // --- MLP ----------------------------------------------------------------------------
+    kernels::RmsNorm(b.x.data(), lw.ffn_norm.data, b.xn.data(), m, d, c.norm_eps);
+    Observe(args.observer, l, ActivationPoint::kFfnInput, b.xn, m, d);
+    // gate, up                                                            [m, f]
+    MatMulF32(pool, b.xn.data(), lw.w_gate.data, nullptr, b.gate.data(), m, f, d);
+    MatMulF32(pool, b.xn.data(), lw.w_up.data, nullptr, b.up.data(), m, f, d);
+    // hidden = SiLU(gate) * up (in place in gate)                         [m, f]
+    kernels::SiluMul(b.gate.data(), b.up.data(), b.gate.data(), m * f);
+    Observe(args.observer, l, ActivationPoint::kDownInput, b.gate, m, f);
+    // x += down(hidden)
+    MatMulF32(pool, b.gate.data(), lw.w_down.data, nullptr, b.proj.data(), m, d, f);
+    AddInPlace(b.x.data(), b.proj.data(), m * d);
+  }
+  kv.Grow(static_cast<int32_t>(m));
+
+  // --- head -------------------------------------------------------------------------------
+  // Only the rows whose logits are wanted go through the final norm and the [vocab, d] head.
+  const int64_t first_row = args.all_logits ? 0 : m - 1;
+  const int64_t rows = m - first_row;
+  kernels::RmsNorm(&b.x[first_row * d], w.final_norm.data, b.xn.data(), rows, d, c.norm_eps);
+  MatMulF32(pool, b.xn.data(), w.output.data, nullptr, args.logits, rows, c.vocab_size, d);
+}
+
+}  // namespace engine

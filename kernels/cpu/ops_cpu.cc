@@ -1,0 +1,276 @@
+#include "kernels/cpu/ops_cpu.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "kernels/core/cpu_features.h"
+
+namespace engine::kernels {
+namespace {
+
+// Micro-kernels: an MR x NR tile of y = x . w^T, accumulating NR weight rows against MR
+// activation rows in vector registers (MR*NR accumulators + NR weight vectors + 1 activation
+// vector stay within the 16 (AVX2) / 32 (AVX-512) registers). Selected once per call from the
+// CPU features; the float results differ from the reference only by summation order.
+constexpr int kTileN = 4;              // weight rows per tile
+constexpr int kTileM = 4;              // activation rows per tile
+// Weight rows per cache block: kRowsBlock * k floats stay in L2 while all x rows pass over them.
+constexpr int64_t kRowsBlock = 64;
+
+__attribute__((target("avx2,fma"))) inline float HorizontalSumAvx2(__m256 v) {
+  const __m128 sum4 = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  const __m128 sum2 = _mm_add_ps(sum4, _mm_movehl_ps(sum4, sum4));
+  return _mm_cvtss_f32(_mm_add_ss(sum2, _mm_movehdup_ps(sum2)));
+}
+
+// GCC 12's _mm512_reduce_add_ps and _mm512_castps512_ps256 trip -Wuninitialized inside its own
+// header (an undefined pass-through operand); zero-masked extracts avoid it.
+__attribute__((target("avx512f"))) inline float ReduceAddAvx512(__m512 v) {
+  const __m512d d = _mm512_castps_pd(v);
+  const __m256 lo = _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xff, d, 0));
+  const __m256 hi = _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xff, d, 1));
+  return HorizontalSumAvx2(_mm256_add_ps(lo, hi));
+}
+
+template <int MR>
+__attribute__((target("avx512f"))) void TileAvx512(const float* x, const float* w, int64_t k,
+                                                    float (&out)[kTileM][kTileN]) {
+  __m512 acc[MR][kTileN];
+  for (int r = 0; r < MR; ++r) {
+    for (int c = 0; c < kTileN; ++c) acc[r][c] = _mm512_setzero_ps();
+  }
+  for (int64_t kk = 0; kk < k; kk += 16) {
+    // A masked load handles the tail exactly: lanes past k read as 0.
+    const __mmask16 mask = k - kk >= 16 ? __mmask16(0xffff) : __mmask16((1u << (k - kk)) - 1);
+    __m512 wv[kTileN];
+    for (int c = 0; c < kTileN; ++c) wv[c] = _mm512_maskz_loadu_ps(mask, w + c * k + kk);
+    for (int r = 0; r < MR; ++r) {
+      const __m512 xv = _mm512_maskz_loadu_ps(mask, x + r * k + kk);
+      for (int c = 0; c < kTileN; ++c) acc[r][c] = _mm512_fmadd_ps(xv, wv[c], acc[r][c]);
+    }
+  }
+  for (int r = 0; r < MR; ++r) {
+    for (int c = 0; c < kTileN; ++c) out[r][c] = ReduceAddAvx512(acc[r][c]);
+  }
+}
+
+
+template <int MR>
+__attribute__((target("avx2,fma"))) void TileAvx2(const float* x, const float* w, int64_t k,
+                                                  float (&out)[kTileM][kTileN]) {
+  __m256 acc[MR][kTileN];
+  for (int r = 0; r < MR; ++r) {
+    for (int c = 0; c < kTileN; ++c) acc[r][c] = _mm256_setzero_ps();
+  }
+  int64_t kk = 0;
+  for (; kk + 8 <= k; kk += 8) {
+    __m256 wv[kTileN];
+    for (int c = 0; c < kTileN; ++c) wv[c] = _mm256_loadu_ps(w + c * k + kk);
+    for (int r = 0; r < MR; ++r) {
+      const __m256 xv = _mm256_loadu_ps(x + r * k + kk);
+      for (int c = 0; c < kTileN; ++c) acc[r][c] = _mm256_fmadd_ps(xv, wv[c], acc[r][c]);
+    }
+  }
+  for (int r = 0; r < MR; ++r) {
+    for (int c = 0; c < kTileN; ++c) {
+      float tail = 0.0f;
+      for (int64_t t = kk; t < k; ++t) tail += x[r * k + t] * w[c * k + t];
+      out[r][c] = HorizontalSumAvx2(acc[r][c]) + tail;
+    }
+  }
+}
+
+template <int MR>
+void TileScalar(const float* x, const float* w, int64_t k, float (&out)[kTileM][kTileN]) {
+  for (int r = 0; r < MR; ++r) {
+    for (int c = 0; c < kTileN; ++c) {
+      float acc = 0.0f;
+      for (int64_t t = 0; t < k; ++t) acc += x[r * k + t] * w[c * k + t];
+      out[r][c] = acc;
+    }
+  }
+}
+
+using TileFn = void (*)(const float*, const float*, int64_t, float (&)[kTileM][kTileN]);
+struct TileTable {
+  TileFn by_rows[kTileM + 1];  // index = MR (1..4)
+};
+
+TileTable SelectTiles() {
+  const CpuFeatures f = DetectCpuFeatures();
+  if (f.avx512f) return {{nullptr, TileAvx512<1>, TileAvx512<2>, TileAvx512<3>, TileAvx512<4>}};
+  if (f.avx2 && f.fma) return {{nullptr, TileAvx2<1>, TileAvx2<2>, TileAvx2<3>, TileAvx2<4>}};
+  return {{nullptr, TileScalar<1>, TileScalar<2>, TileScalar<3>, TileScalar<4>}};
+}
+
+}  // namespace
+
+void MatMulF32(ThreadPool& pool, const float* x, const float* w, const float* bias, float* y,
+               int64_t m, int64_t n, int64_t k) {
+  static const TileTable tiles = SelectTiles();  // CPUID once per process; immutable after
+  // Threads split the output features (weight rows): each weight row is read by one thread only,
+  // which is what decode (m = 1, memory-bound) needs, and prefill gets L2 reuse from blocking.
+  // Full tiles of kTileN rows go through the SIMD kernels; the last n % kTileN rows use a
+  // zero-padded copy so the kernels never read past w.
+  const int64_t n_tiles = (n + kTileN - 1) / kTileN;
+  pool.ParallelFor(n_tiles, [&](int, int64_t tile_begin, int64_t tile_end) {
+    std::vector<float> padded;  // the last, partial tile's weight rows
+    for (int64_t tb = tile_begin; tb < tile_end; tb += kRowsBlock / kTileN) {
+      const int64_t tb_end = std::min(tile_end, tb + kRowsBlock / kTileN);
+      for (int64_t i0 = 0; i0 < m; i0 += kTileM) {
+        const int mr = static_cast<int>(std::min<int64_t>(kTileM, m - i0));
+        for (int64_t t = tb; t < tb_end; ++t) {
+          const int64_t j0 = t * kTileN;
+          const int nr = static_cast<int>(std::min<int64_t>(kTileN, n - j0));
+          const float* wt = w + j0 * k;
+          if (nr < kTileN) {
+            if (padded.empty()) {
+              padded.assign(static_cast<size_t>(kTileN * k), 0.0f);
+              std::copy(wt, wt + nr * k, padded.begin());
+            }
+            wt = padded.data();
+          }
+          float out[kTileM][kTileN];
+          tiles.by_rows[mr](x + i0 * k, wt, k, out);
+          for (int r = 0; r < mr; ++r) {
+            for (int c = 0; c < nr; ++c) {
+              y[(i0 + r) * n + j0 + c] = out[r][c] + (bias != nullptr ? bias[j0 + c] : 0.0f);
+            }
+          }
+        }
+      }
+    }
+  });
+}
+
+void RmsNorm(const float* x, const float* gamma, float* y, int64_t m, int64_t dim, float eps) {
+  for (int64_t i = 0; i < m; ++i) {
+    const float* xi = x + i * dim;
+    double sum_squares = 0.0;
+    for (int64_t d = 0; d < dim; ++d) sum_squares += double{xi[d]} * xi[d];
+    const float inv_rms =
+        static_cast<float>(1.0 / std::sqrt(sum_squares / static_cast<double>(dim) + eps));
+    float* yi = y + i * dim;
+    for (int64_t d = 0; d < dim; ++d) yi[d] = xi[d] * inv_rms * gamma[d];
+  }
+}
+
+void RopeTable::Compute(const int32_t* positions, int64_t m_tokens, int64_t head_dim,
+                        float theta) {
+  m = m_tokens;
+  half = head_dim / 2;
+  cos.resize(static_cast<size_t>(m * half));
+  sin.resize(static_cast<size_t>(m * half));
+  for (int64_t j = 0; j < half; ++j) {
+    const double freq = std::pow(static_cast<double>(theta), -2.0 * j / head_dim);
+    for (int64_t i = 0; i < m; ++i) {
+      const double angle = positions[i] * freq;
+      cos[i * half + j] = static_cast<float>(std::cos(angle));
+      sin[i * half + j] = static_cast<float>(std::sin(angle));
+    }
+  }
+}
+
+void Rope(float* x, const RopeTable& table, int64_t n_heads, int64_t head_dim,
+          RopePairing pairing) {
+  const int64_t half = head_dim / 2;
+  for (int64_t i = 0; i < table.m; ++i) {
+    const float* c = table.cos.data() + i * half;
+    const float* s = table.sin.data() + i * half;
+    for (int64_t h = 0; h < n_heads; ++h) {
+      float* head = x + (i * n_heads + h) * head_dim;
+      for (int64_t j = 0; j < half; ++j) {
+        const int64_t ia = pairing == RopePairing::kInterleaved ? 2 * j : j;
+        const int64_t ib = pairing == RopePairing::kInterleaved ? 2 * j + 1 : j + half;
+        const float a = head[ia], b = head[ib];
+        head[ia] = a * c[j] - b * s[j];
+        head[ib] = a * s[j] + b * c[j];
+      }
+    }
+  }
+}
+
+void SiluMul(const float* gate, const float* up, float* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+}
+
+namespace {
+
+// Attention's inner products are short (head_dim, typically 64): one vector pass each.
+__attribute__((target("avx512f"))) float DotAvx512(const float* a, const float* b, int64_t n) {
+  __m512 acc = _mm512_setzero_ps();
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 mask = n - i >= 16 ? __mmask16(0xffff) : __mmask16((1u << (n - i)) - 1);
+    acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mask, a + i), _mm512_maskz_loadu_ps(mask, b + i),
+                          acc);
+  }
+  return ReduceAddAvx512(acc);
+}
+
+__attribute__((target("avx2,fma"))) float DotAvx2(const float* a, const float* b, int64_t n) {
+  __m256 acc = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc);
+  }
+  float tail = 0.0f;
+  for (; i < n; ++i) tail += a[i] * b[i];
+  return HorizontalSumAvx2(acc) + tail;
+}
+
+float DotScalar(const float* a, const float* b, int64_t n) {
+  float acc = 0.0f;
+  for (int64_t i = 0; i < n; ++i) acc += a[i] * b[i];
+  return acc;
+}
+
+using DotFn = float (*)(const float*, const float*, int64_t);
+DotFn SelectDot() {
+  const CpuFeatures f = DetectCpuFeatures();
+  return f.avx512f ? DotAvx512 : (f.avx2 && f.fma) ? DotAvx2 : DotScalar;
+}
+
+// y += alpha * x; a plain loop GCC vectorizes (no reduction involved).
+void Axpy(float alpha, const float* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] += alpha * x[i];
+}
+
+}  // namespace
+
+void Attention(ThreadPool& pool, const float* q, const float* k_cache, const float* v_cache,
+               const int32_t* positions, float* out, const AttentionShape& s) {
+  static const DotFn Dot = SelectDot();
+  const int64_t group = s.n_heads / s.n_kv_heads;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(s.head_dim));
+  std::vector<std::vector<float>> scores(static_cast<size_t>(pool.num_threads()));
+  pool.ParallelFor(s.m * s.n_heads, [&](int thread, int64_t begin, int64_t end) {
+    std::vector<float>& row = scores[static_cast<size_t>(thread)];
+    for (int64_t task = begin; task < end; ++task) {
+      const int64_t i = task / s.n_heads, h = task % s.n_heads;
+      const int64_t n_keys = positions[i] + 1;
+      const float* qh = q + (i * s.n_heads + h) * s.head_dim;
+      const float* kh = k_cache + (h / group) * s.capacity * s.head_dim;
+      const float* vh = v_cache + (h / group) * s.capacity * s.head_dim;
+      row.resize(static_cast<size_t>(n_keys));
+      float max_score = -INFINITY;
+      for (int64_t t = 0; t < n_keys; ++t) {
+        row[t] = Dot(qh, kh + t * s.head_dim, s.head_dim) * scale;
+        max_score = std::max(max_score, row[t]);
+      }
+      float sum = 0.0f;
+      for (int64_t t = 0; t < n_keys; ++t) {
+        row[t] = std::exp(row[t] - max_score);
+        sum += row[t];
+      }
+      float* oh = out + (i * s.n_heads + h) * s.head_dim;
+      std::fill(oh, oh + s.head_dim, 0.0f);
+      const float inv_sum = 1.0f / sum;
+      for (int64_t t = 0; t < n_keys; ++t) Axpy(row[t] * inv_sum, vh + t * s.head_dim, oh, s.head_dim);
+    }
+  });
+}
+
+}  // namespace engine::kernels

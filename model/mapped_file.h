@@ -1,0 +1,42 @@
+// A read-only memory mapping of a whole file. Model weights are read in place where their
+// format allows it (F32 safetensors/GGUF), so loading a large model costs no copy.
+#ifndef FP4LM_MODEL_MAPPED_FILE_H_
+#define FP4LM_MODEL_MAPPED_FILE_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "absl/status/statusor.h"
+
+namespace engine::model {
+
+class MappedFile {
+ public:
+  // NotFound if the file does not exist; an empty file maps to an empty span.
+  static absl::StatusOr<std::unique_ptr<MappedFile>> Open(const std::string& path);
+  ~MappedFile();
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+
+  std::span<const uint8_t> bytes() const { return {data_, size_}; }
+  const uint8_t* data() const { return data_; }
+  size_t size() const { return size_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  MappedFile(std::string path, const uint8_t* data, size_t size)
+      : path_(std::move(path)), data_(data), size_(size) {}
+  std::string path_;
+  const uint8_t* data_;
+  size_t size_;
+};
+
+// Reads a whole (small) file into a string: config.json, tokenizer files.
+absl::StatusOr<std::string> ReadFileToString(const std::string& path);
+
+}  // namespace engine::model
+
+#endif  // FP4LM_MODEL_MAPPED_FILE_H_

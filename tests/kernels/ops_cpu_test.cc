@@ -1,0 +1,110 @@
+// Every CPU kernel against its scalar reference (kernels/ref/ops_ref.h) on random inputs of
+// awkward shapes. Float kernels use a data-derived bound: |cpu - ref| <= kRelTol * sum|terms|.
+#include "kernels/cpu/ops_cpu.h"
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "kernels/ref/ops_ref.h"
+
+namespace engine::kernels {
+namespace {
+
+constexpr uint32_t kSeed = 1234;
+// float32 summation error bound per unit of sum|x_i * w_i| (a few ulps times log2(k) is far
+// below this; a wrong index gives O(1) errors).
+constexpr double kRelTol = 1e-5;
+
+std::vector<float> Random(size_t n, std::mt19937& rng) {
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  std::vector<float> v(n);
+  for (float& x : v) x = dist(rng);
+  return v;
+}
+
+TEST(OpsCpuTest, MatMulMatchesReferenceOnAwkwardShapes) {
+  ThreadPool pool(2);
+  std::mt19937 rng(kSeed);
+  struct Shape { int64_t m, n, k; };
+  for (const Shape s : {Shape{1, 1, 1}, Shape{1, 7, 15}, Shape{3, 17, 33}, Shape{5, 64, 64},
+                        Shape{17, 33, 130}, Shape{1, 250, 576}, Shape{70, 61, 129}}) {
+    for (const bool with_bias : {false, true}) {
+      SCOPED_TRACE(absl::StrCat("m=", s.m, " n=", s.n, " k=", s.k, " bias=", with_bias,
+                                " seed=", kSeed));
+      const std::vector<float> x = Random(s.m * s.k, rng), w = Random(s.n * s.k, rng),
+                               bias = Random(s.n, rng);
+      std::vector<float> got(s.m * s.n), want(s.m * s.n);
+      const float* b = with_bias ? bias.data() : nullptr;
+      MatMulF32(pool, x.data(), w.data(), b, got.data(), s.m, s.n, s.k);
+      MatMulF32Ref(x.data(), w.data(), b, want.data(), s.m, s.n, s.k);
+      for (int64_t i = 0; i < s.m; ++i) {
+        for (int64_t j = 0; j < s.n; ++j) {
+          double magnitude = 1.0;
+          for (int64_t kk = 0; kk < s.k; ++kk) magnitude += std::abs(x[i * s.k + kk] * w[j * s.k + kk]);
+          ASSERT_NEAR(got[i * s.n + j], want[i * s.n + j], kRelTol * magnitude)
+              << "i=" << i << " j=" << j;
+        }
+      }
+    }
+  }
+}
+
+TEST(OpsCpuTest, RmsNormRopeSiluMatchReference) {
+  std::mt19937 rng(kSeed);
+  const int64_t m = 3, heads = 3, head_dim = 16, dim = heads * head_dim;
+  const std::vector<float> x = Random(m * dim, rng), gamma = Random(dim, rng);
+  std::vector<float> got(m * dim), want(m * dim);
+  RmsNorm(x.data(), gamma.data(), got.data(), m, dim, 1e-5f);
+  RmsNormRef(x.data(), gamma.data(), want.data(), m, dim, 1e-5f);
+  for (int64_t i = 0; i < m * dim; ++i) ASSERT_NEAR(got[i], want[i], 1e-5) << i;
+
+  const int32_t positions[m] = {0, 7, 511};
+  for (const RopePairing pairing : {RopePairing::kInterleaved, RopePairing::kHalves}) {
+    std::vector<float> a = x, b = x;
+    RopeTable table;
+    table.Compute(positions, m, head_dim, 10000.0f);
+    Rope(a.data(), table, heads, head_dim, pairing);
+    RopeRef(b.data(), positions, m, heads, head_dim, 10000.0f, pairing);
+    for (int64_t i = 0; i < m * dim; ++i) ASSERT_NEAR(a[i], b[i], 1e-5) << i;
+    // Position 0 is the identity.
+    for (int64_t i = 0; i < dim; ++i) ASSERT_EQ(a[i], x[i]);
+  }
+
+  const std::vector<float> up = Random(m * dim, rng);
+  SiluMul(x.data(), up.data(), got.data(), m * dim);
+  SiluMulRef(x.data(), up.data(), want.data(), m * dim);
+  for (int64_t i = 0; i < m * dim; ++i) ASSERT_NEAR(got[i], want[i], 1e-6) << i;
+}
+
+TEST(OpsCpuTest, AttentionMatchesReferenceWithGroupedHeads) {
+  ThreadPool pool(2);
+  std::mt19937 rng(kSeed);
+  const AttentionShape s{.m = 5, .n_heads = 6, .n_kv_heads = 2, .head_dim = 20, .capacity = 40};
+  const std::vector<float> q = Random(s.m * s.n_heads * s.head_dim, rng);
+  const std::vector<float> k = Random(s.n_kv_heads * s.capacity * s.head_dim, rng);
+  const std::vector<float> v = Random(s.n_kv_heads * s.capacity * s.head_dim, rng);
+  const int32_t positions[5] = {10, 11, 12, 13, 14};
+  std::vector<float> got(q.size()), want(q.size());
+  Attention(pool, q.data(), k.data(), v.data(), positions, got.data(), s);
+  AttentionRef(q.data(), k.data(), v.data(), positions, want.data(), s);
+  for (size_t i = 0; i < got.size(); ++i) ASSERT_NEAR(got[i], want[i], 1e-5) << i;
+}
+
+TEST(ThreadPoolTest, CoversEveryIndexExactlyOnce) {
+  for (int threads : {1, 2, 3}) {
+    ThreadPool pool(threads);
+    for (int64_t n : {0, 1, 2, 5, 1000}) {
+      std::vector<int> hits(static_cast<size_t>(n), 0);
+      pool.ParallelFor(n, [&](int, int64_t begin, int64_t end) {
+        for (int64_t i = begin; i < end; ++i) ++hits[static_cast<size_t>(i)];
+      });
+      for (int h : hits) ASSERT_EQ(h, 1);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace engine::kernels

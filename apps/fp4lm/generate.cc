@@ -58,6 +58,10 @@ int Generate(const GenerateOptions& o) {
   if (prompt_tokens->empty() && (*model)->info().bos_id >= 0) {
     prompt_tokens->push_back((*model)->info().bos_id);
   }
+  if (!o.json) {  // echo the prompt, as llama.cpp and llama2.c do
+    fmt::print("{}", o.prompt);
+    std::fflush(stdout);
+  }
   std::vector<engine::TokenId> generated;
   engine::GenerateStats stats;
   const absl::Status status =
@@ -83,6 +87,7 @@ int Generate(const GenerateOptions& o) {
     fmt::print("{}\n", out.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
   } else {
     fmt::print("\n");
+    std::fflush(stdout);  // the text ends before the stats line when both go to a terminal
     fmt::print(stderr, "prompt {} tokens ({:.2f} t/s), generated {} tokens ({:.2f} t/s)\n",
                stats.prompt_tokens, prompt_tps, stats.generated_tokens, decode_tps);
   }

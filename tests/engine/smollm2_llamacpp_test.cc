@@ -13,6 +13,7 @@
 #include "engine/engine.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/engine/smollm2_fixture.h"
 #include "tests/test_util.h"
 
 namespace engine {
@@ -31,43 +32,26 @@ nlohmann::json ReadGolden() {
   return nlohmann::json::parse(text.str(), nullptr, false);
 }
 
-class SmolLm2LlamaCppTest : public ::testing::Test {
+class SmolLm2LlamaCppTest : public testing::SmolLm2Fixture {
  protected:
-  static void SetUpTestSuite() {
-    golden_ = new nlohmann::json(ReadGolden());
-    const std::string path = testing::SmolLm2Path();
-    if (path.empty()) return;
-    absl::StatusOr<std::unique_ptr<Model>> m = Model::Load({.path = path});
-    if (m.ok()) model_ = std::move(*m).release();
-    load_status_ = m.status();
-  }
-  static void TearDownTestSuite() {
-    delete model_;
-    delete golden_;
-  }
   void SetUp() override {
-    ASSERT_FALSE(golden_->is_discarded()) << "cannot read smollm2_llamacpp_golden.json";
-    if (testing::SmolLm2Path().empty()) {
-      GTEST_SKIP() << "SmolLM2-135M-Instruct not found: run scripts/fetch-model";
-    }
-    ASSERT_TRUE(load_status_.ok()) << load_status_;
+    ASSERT_FALSE(golden().is_discarded()) << "cannot read smollm2_llamacpp_golden.json";
+    SmolLm2Fixture::SetUp();
   }
-  static Model* model_;
-  static nlohmann::json* golden_;
-  static absl::Status load_status_;
+  static const nlohmann::json& golden() {
+    static const nlohmann::json* golden = new nlohmann::json(ReadGolden());
+    return *golden;
+  }
 };
-Model* SmolLm2LlamaCppTest::model_ = nullptr;
-nlohmann::json* SmolLm2LlamaCppTest::golden_ = nullptr;
-absl::Status SmolLm2LlamaCppTest::load_status_;
 
 TEST_F(SmolLm2LlamaCppTest, TokenizationMatchesLlamaCpp) {
   int checked = 0;
-  for (const auto& item : (*golden_)["tokenize"]) {
+  for (const auto& item : golden()["tokenize"]) {
     const std::string text = item["text"].get<std::string>();
-    ASSERT_OK_AND_ASSIGN(std::vector<TokenId> plain, model_->Tokenize(text, false, false));
+    ASSERT_OK_AND_ASSIGN(std::vector<TokenId> plain, model().Tokenize(text, false, false));
     EXPECT_EQ(plain, item["ids"].get<std::vector<TokenId>>()) << "text: " << text;
     if (item.contains("ids_special")) {
-      ASSERT_OK_AND_ASSIGN(std::vector<TokenId> special, model_->Tokenize(text, false, true));
+      ASSERT_OK_AND_ASSIGN(std::vector<TokenId> special, model().Tokenize(text, false, true));
       EXPECT_EQ(special, item["ids_special"].get<std::vector<TokenId>>()) << "text: " << text;
     }
     ++checked;
@@ -78,9 +62,9 @@ TEST_F(SmolLm2LlamaCppTest, TokenizationMatchesLlamaCpp) {
 TEST_F(SmolLm2LlamaCppTest, LogitsMatchLlamaCppWithinTolerance) {
   double worst = 0.0, sum_abs = 0.0;
   int64_t count = 0, top1_agree = 0, positions = 0;
-  for (const auto& prompt : (*golden_)["logits"]) {
+  for (const auto& prompt : golden()["logits"]) {
     const std::vector<TokenId> ids = prompt["ids"].get<std::vector<TokenId>>();
-    ASSERT_OK_AND_ASSIGN(std::unique_ptr<Session> session, Session::Create(*model_, {.max_seq_len = 512}));
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<Session> session, Session::Create(model(), {.max_seq_len = 512}));
     std::vector<float> logits;
     ASSERT_OK(session->PrefillAllLogits(ids, &logits));
     const size_t vocab = 49152;
@@ -123,10 +107,10 @@ TEST_F(SmolLm2LlamaCppTest, LogitsMatchLlamaCppWithinTolerance) {
 }
 
 TEST_F(SmolLm2LlamaCppTest, GreedyAnswerMatchesLlamaCpp) {
-  const auto& g = (*golden_)["greedy"];
+  const auto& g = golden()["greedy"];
   const std::vector<TokenId> prompt = g["prompt_ids"].get<std::vector<TokenId>>();
   const std::vector<TokenId> theirs = g["ids"].get<std::vector<TokenId>>();
-  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Session> session, Session::Create(*model_, {.max_seq_len = 512}));
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Session> session, Session::Create(model(), {.max_seq_len = 512}));
   ASSERT_OK(session->Prefill(prompt));
   SamplingParams greedy;
   greedy.temperature = 0.0f;

@@ -4,39 +4,15 @@
 
 #include "engine/engine.h"
 #include "gtest/gtest.h"
-#include "tests/test_util.h"
+#include "tests/engine/smollm2_fixture.h"
 
 namespace engine {
 namespace {
 
-class SmolLm2Test : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    const std::string path = testing::SmolLm2Path();
-    if (path.empty()) return;
-    absl::StatusOr<std::unique_ptr<Model>> m = Model::Load({.path = path});
-    if (m.ok()) model_ = std::move(*m).release();
-    load_status_ = m.status();
-  }
-  static void TearDownTestSuite() {
-    delete model_;
-    model_ = nullptr;
-  }
-  void SetUp() override {
-    if (testing::SmolLm2Path().empty()) {
-      GTEST_SKIP() << "SmolLM2-135M-Instruct not found: run scripts/fetch-model "
-                      "(or set FP4LM_SMOLLM2_GGUF)";
-    }
-    ASSERT_TRUE(load_status_.ok()) << load_status_;
-  }
-  static Model* model_;
-  static absl::Status load_status_;
-};
-Model* SmolLm2Test::model_ = nullptr;
-absl::Status SmolLm2Test::load_status_;
+using SmolLm2Test = testing::SmolLm2Fixture;
 
 TEST_F(SmolLm2Test, MetadataHasTheKnownDimensions) {
-  const ModelInfo& info = model_->info();
+  const ModelInfo& info = model().info();
   EXPECT_EQ(info.format, "gguf");
   EXPECT_EQ(info.architecture, "llama");
   EXPECT_EQ(info.model_dim, 576);
@@ -61,8 +37,8 @@ TEST_F(SmolLm2Test, AnswersTheCapitalOfFranceWithParis) {
   const std::string prompt =
       "<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n";
   ASSERT_OK_AND_ASSIGN(std::vector<TokenId> tokens,
-                       model_->Tokenize(prompt, /*add_bos=*/false, /*parse_special=*/true));
-  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Session> session, Session::Create(*model_, {.max_seq_len = 256}));
+                       model().Tokenize(prompt, /*add_bos=*/false, /*parse_special=*/true));
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Session> session, Session::Create(model(), {.max_seq_len = 256}));
   SamplingParams greedy;
   greedy.temperature = 0.0f;
   greedy.max_new_tokens = 24;
@@ -76,7 +52,7 @@ TEST_F(SmolLm2Test, AnswersTheCapitalOfFranceWithParis) {
 
 TEST_F(SmolLm2Test, FullContextIsAClearError) {
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<Session> session,
-                       Session::Create(*model_, {.max_seq_len = 8}));
+                       Session::Create(model(), {.max_seq_len = 8}));
   const std::vector<TokenId> nine(9, 1);
   const absl::Status too_long = session->Prefill(nine);
   EXPECT_TRUE(absl::IsResourceExhausted(too_long)) << too_long;

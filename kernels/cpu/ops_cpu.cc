@@ -8,6 +8,11 @@
 
 #include "kernels/core/cpu_features.h"
 
+// GCC 12's AVX-512 headers pass _mm512_undefined_*() as the pass-through operand of unmasked
+// intrinsics, which -W(maybe-)uninitialized reports once they are inlined here (GCC bug 105593).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+
 namespace engine::kernels {
 namespace {
 
@@ -199,76 +204,152 @@ void SiluMul(const float* gate, const float* up, float* out, int64_t n) {
 
 namespace {
 
-// Attention's inner products are short (head_dim, typically 64): one vector pass each.
-__attribute__((target("avx512f"))) float DotAvx512(const float* a, const float* b, int64_t n) {
-  __m512 acc = _mm512_setzero_ps();
-  for (int64_t i = 0; i < n; i += 16) {
-    const __mmask16 mask = n - i >= 16 ? __mmask16(0xffff) : __mmask16((1u << (n - i)) - 1);
-    acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mask, a + i), _mm512_maskz_loadu_ps(mask, b + i),
-                          acc);
+// One (query token, head) row of attention: scores over n_keys cached keys, softmax, and the
+// probability-weighted sum of the values. Keys and values of one kv head are contiguous
+// [n_keys, head_dim] runs (engine/kv_cache.h).
+struct AttentionRowArgs {
+  const float* q;   // [head_dim]
+  const float* k;   // [n_keys, head_dim]
+  const float* v;   // [n_keys, head_dim]
+  int64_t n_keys;
+  int64_t head_dim;
+  float scale;      // 1 / sqrt(head_dim)
+  float* scores;    // [n_keys] scratch
+  float* out;       // [head_dim]
+};
+
+// exp(x) for x <= 88 in AVX-512: Cephes' expf (range reduction by ln 2 split in two constants,
+// degree-6 polynomial, ~1 ulp), scaled by 2^n with vscalefps, which also flushes very negative
+// inputs to 0 as softmax needs.
+__attribute__((target("avx512f"))) inline __m512 ExpAvx512(__m512 x) {
+  x = _mm512_max_ps(x, _mm512_set1_ps(-103.0f));
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+  p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+  return _mm512_scalef_ps(p, n);
+}
+
+inline __mmask16 TailMask(int64_t remaining) {
+  return remaining >= 16 ? __mmask16(0xffff) : __mmask16((1u << remaining) - 1);
+}
+
+__attribute__((target("avx512f"))) void AttentionRowAvx512(const AttentionRowArgs& a) {
+  const int64_t hd = a.head_dim;
+  // Scores: one masked dot product per key; max in a vector.
+  __m512 vmax = _mm512_set1_ps(-INFINITY);
+  for (int64_t t = 0; t < a.n_keys; ++t) {
+    const float* kt = a.k + t * hd;
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t d = 0; d < hd; d += 16) {
+      const __mmask16 m = TailMask(hd - d);
+      acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a.q + d), _mm512_maskz_loadu_ps(m, kt + d),
+                            acc);
+    }
+    a.scores[t] = ReduceAddAvx512(acc) * a.scale;
   }
-  return ReduceAddAvx512(acc);
-}
-
-__attribute__((target("avx2,fma"))) float DotAvx2(const float* a, const float* b, int64_t n) {
-  __m256 acc = _mm256_setzero_ps();
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc);
+  for (int64_t t = 0; t < a.n_keys; t += 16) {
+    vmax = _mm512_mask_max_ps(vmax, TailMask(a.n_keys - t), vmax,
+                              _mm512_maskz_loadu_ps(TailMask(a.n_keys - t), a.scores + t));
   }
-  float tail = 0.0f;
-  for (; i < n; ++i) tail += a[i] * b[i];
-  return HorizontalSumAvx2(acc) + tail;
+  const __m512d vmax_d = _mm512_castps_pd(vmax);
+  const __m256 max8 = _mm256_max_ps(_mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xff, vmax_d, 0)),
+                                    _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xff, vmax_d, 1)));
+  __m128 max4 = _mm_max_ps(_mm256_castps256_ps128(max8), _mm256_extractf128_ps(max8, 1));
+  max4 = _mm_max_ps(max4, _mm_movehl_ps(max4, max4));
+  max4 = _mm_max_ss(max4, _mm_movehdup_ps(max4));
+  const __m512 max = _mm512_set1_ps(_mm_cvtss_f32(max4));
+  // Probabilities (unnormalized) and their sum.
+  __m512 vsum = _mm512_setzero_ps();
+  for (int64_t t = 0; t < a.n_keys; t += 16) {
+    const __mmask16 m = TailMask(a.n_keys - t);
+    const __m512 e = ExpAvx512(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, a.scores + t), max));
+    _mm512_mask_storeu_ps(a.scores + t, m, e);
+    vsum = _mm512_mask_add_ps(vsum, m, vsum, e);
+  }
+  const float inv_sum = 1.0f / ReduceAddAvx512(vsum);
+  // out = sum_t p[t] * v[t], head_dim in chunks of 64 (4 accumulators) to stay in registers.
+  for (int64_t d0 = 0; d0 < hd; d0 += 64) {
+    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),
+                     _mm512_setzero_ps()};
+    for (int64_t t = 0; t < a.n_keys; ++t) {
+      const __m512 p = _mm512_set1_ps(a.scores[t]);
+      const float* vt = a.v + t * hd + d0;
+      for (int c = 0; c < 4 && d0 + 16 * c < hd; ++c) {
+        acc[c] = _mm512_fmadd_ps(p, _mm512_maskz_loadu_ps(TailMask(hd - d0 - 16 * c), vt + 16 * c),
+                                 acc[c]);
+      }
+    }
+    for (int c = 0; c < 4 && d0 + 16 * c < hd; ++c) {
+      _mm512_mask_storeu_ps(a.out + d0 + 16 * c, TailMask(hd - d0 - 16 * c),
+                            _mm512_mul_ps(acc[c], _mm512_set1_ps(inv_sum)));
+    }
+  }
 }
 
-float DotScalar(const float* a, const float* b, int64_t n) {
-  float acc = 0.0f;
-  for (int64_t i = 0; i < n; ++i) acc += a[i] * b[i];
-  return acc;
+// Portable version (and the AVX2 machines' path, compiled for AVX2 so its non-reduction loops
+// vectorize).
+template <bool kAvx2>
+void AttentionRowGenericImpl(const AttentionRowArgs& a) {
+  const int64_t hd = a.head_dim;
+  float max_score = -INFINITY;
+  for (int64_t t = 0; t < a.n_keys; ++t) {
+    float dot = 0.0f;
+    for (int64_t d = 0; d < hd; ++d) dot += a.q[d] * a.k[t * hd + d];
+    a.scores[t] = dot * a.scale;
+    max_score = std::max(max_score, a.scores[t]);
+  }
+  float sum = 0.0f;
+  for (int64_t t = 0; t < a.n_keys; ++t) {
+    a.scores[t] = std::exp(a.scores[t] - max_score);
+    sum += a.scores[t];
+  }
+  std::fill(a.out, a.out + hd, 0.0f);
+  for (int64_t t = 0; t < a.n_keys; ++t) {
+    const float p = a.scores[t];
+    for (int64_t d = 0; d < hd; ++d) a.out[d] += p * a.v[t * hd + d];
+  }
+  const float inv_sum = 1.0f / sum;
+  for (int64_t d = 0; d < hd; ++d) a.out[d] *= inv_sum;
 }
+__attribute__((target("avx2,fma"))) void AttentionRowAvx2(const AttentionRowArgs& a) {
+  AttentionRowGenericImpl<true>(a);
+}
+void AttentionRowGeneric(const AttentionRowArgs& a) { AttentionRowGenericImpl<false>(a); }
 
-using DotFn = float (*)(const float*, const float*, int64_t);
-DotFn SelectDot() {
+using AttentionRowFn = void (*)(const AttentionRowArgs&);
+AttentionRowFn SelectAttentionRow() {
   const CpuFeatures f = DetectCpuFeatures();
-  return f.avx512f ? DotAvx512 : (f.avx2 && f.fma) ? DotAvx2 : DotScalar;
-}
-
-// y += alpha * x; a plain loop GCC vectorizes (no reduction involved).
-void Axpy(float alpha, const float* x, float* y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) y[i] += alpha * x[i];
+  return f.avx512f ? AttentionRowAvx512 : (f.avx2 && f.fma) ? AttentionRowAvx2 : AttentionRowGeneric;
 }
 
 }  // namespace
 
 void Attention(ThreadPool& pool, const float* q, const float* k_cache, const float* v_cache,
                const int32_t* positions, float* out, const AttentionShape& s) {
-  static const DotFn Dot = SelectDot();
+  static const AttentionRowFn attention_row = SelectAttentionRow();
   const int64_t group = s.n_heads / s.n_kv_heads;
   const float scale = 1.0f / std::sqrt(static_cast<float>(s.head_dim));
-  std::vector<std::vector<float>> scores(static_cast<size_t>(pool.num_threads()));
+  const int64_t max_keys = *std::max_element(positions, positions + s.m) + 1;
+  std::vector<float> scores(static_cast<size_t>(pool.num_threads() * max_keys));
   pool.ParallelFor(s.m * s.n_heads, [&](int thread, int64_t begin, int64_t end) {
-    std::vector<float>& row = scores[static_cast<size_t>(thread)];
     for (int64_t task = begin; task < end; ++task) {
       const int64_t i = task / s.n_heads, h = task % s.n_heads;
-      const int64_t n_keys = positions[i] + 1;
-      const float* qh = q + (i * s.n_heads + h) * s.head_dim;
-      const float* kh = k_cache + (h / group) * s.capacity * s.head_dim;
-      const float* vh = v_cache + (h / group) * s.capacity * s.head_dim;
-      row.resize(static_cast<size_t>(n_keys));
-      float max_score = -INFINITY;
-      for (int64_t t = 0; t < n_keys; ++t) {
-        row[t] = Dot(qh, kh + t * s.head_dim, s.head_dim) * scale;
-        max_score = std::max(max_score, row[t]);
-      }
-      float sum = 0.0f;
-      for (int64_t t = 0; t < n_keys; ++t) {
-        row[t] = std::exp(row[t] - max_score);
-        sum += row[t];
-      }
-      float* oh = out + (i * s.n_heads + h) * s.head_dim;
-      std::fill(oh, oh + s.head_dim, 0.0f);
-      const float inv_sum = 1.0f / sum;
-      for (int64_t t = 0; t < n_keys; ++t) Axpy(row[t] * inv_sum, vh + t * s.head_dim, oh, s.head_dim);
+      attention_row({.q = q + (i * s.n_heads + h) * s.head_dim,
+                     .k = k_cache + (h / group) * s.capacity * s.head_dim,
+                     .v = v_cache + (h / group) * s.capacity * s.head_dim,
+                     .n_keys = positions[i] + 1,
+                     .head_dim = s.head_dim,
+                     .scale = scale,
+                     .scores = scores.data() + thread * max_keys,
+                     .out = out + (i * s.n_heads + h) * s.head_dim});
     }
   });
 }

@@ -42,7 +42,7 @@ class ThreadPool {
   int64_t job_size_ = 0;              // guarded by mutex_
   uint64_t generation_ = 0;           // bumped per job; guarded by mutex_
   std::atomic<uint64_t> published_generation_{0};  // lock-free copy the workers spin on
-  int pending_ = 0;                   // workers still running the current job; guarded by mutex_
+  std::atomic<int> pending_{0};       // workers still running the current job
   bool stop_ = false;                 // guarded by mutex_
 };
 

@@ -82,15 +82,27 @@ TEST(OpsCpuTest, RmsNormRopeSiluMatchReference) {
 TEST(OpsCpuTest, AttentionMatchesReferenceWithGroupedHeads) {
   ThreadPool pool(2);
   std::mt19937 rng(kSeed);
-  const AttentionShape s{.m = 5, .n_heads = 6, .n_kv_heads = 2, .head_dim = 20, .capacity = 40};
-  const std::vector<float> q = Random(s.m * s.n_heads * s.head_dim, rng);
-  const std::vector<float> k = Random(s.n_kv_heads * s.capacity * s.head_dim, rng);
-  const std::vector<float> v = Random(s.n_kv_heads * s.capacity * s.head_dim, rng);
-  const int32_t positions[5] = {10, 11, 12, 13, 14};
-  std::vector<float> got(q.size()), want(q.size());
-  Attention(pool, q.data(), k.data(), v.data(), positions, got.data(), s);
-  AttentionRef(q.data(), k.data(), v.data(), positions, want.data(), s);
-  for (size_t i = 0; i < got.size(); ++i) ASSERT_NEAR(got[i], want[i], 1e-5) << i;
+  // head_dim 20 and 80 exercise the masked tails and the 64-wide chunking of the AVX-512 row;
+  // positions past 16 keys exercise full and partial score vectors.
+  struct Case { int64_t m, heads, kv_heads, head_dim, capacity, first_position; };
+  for (const Case c : {Case{5, 6, 2, 20, 40, 10}, Case{3, 4, 4, 80, 64, 37},
+                       Case{1, 9, 3, 64, 700, 640}, Case{7, 2, 1, 16, 8, 0}}) {
+    SCOPED_TRACE(absl::StrCat("head_dim=", c.head_dim, " first_position=", c.first_position));
+    const AttentionShape s{.m = c.m, .n_heads = c.heads, .n_kv_heads = c.kv_heads,
+                           .head_dim = c.head_dim, .capacity = c.capacity};
+    const std::vector<float> q = Random(s.m * s.n_heads * s.head_dim, rng);
+    // Large-ish keys make the softmax peaky, which tests the max subtraction.
+    std::vector<float> k = Random(s.n_kv_heads * s.capacity * s.head_dim, rng);
+    for (float& x : k) x *= 4.0f;
+    const std::vector<float> v = Random(s.n_kv_heads * s.capacity * s.head_dim, rng);
+    std::vector<int32_t> positions(c.m);
+    for (int64_t i = 0; i < c.m; ++i) positions[i] = static_cast<int32_t>(c.first_position + i);
+    if (positions.back() >= c.capacity) positions.back() = static_cast<int32_t>(c.capacity - 1);
+    std::vector<float> got(q.size()), want(q.size());
+    Attention(pool, q.data(), k.data(), v.data(), positions.data(), got.data(), s);
+    AttentionRef(q.data(), k.data(), v.data(), positions.data(), want.data(), s);
+    for (size_t i = 0; i < got.size(); ++i) ASSERT_NEAR(got[i], want[i], 2e-5) << i;
+  }
 }
 
 TEST(ThreadPoolTest, CoversEveryIndexExactlyOnce) {

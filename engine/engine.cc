@@ -3,10 +3,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/engine.h"
+#include "engine/internal.h"
 #include "engine/model_impl.h"
 #include "engine/observer.h"
 #include "engine/tokenizer_loader.h"
 #include "kernels/core/cpu_features.h"
+#include "kernels/cpu/fp4_gemm.h"
 #include "kernels/core/status_macros.h"
 #include "model/model_loader.h"
 
@@ -30,9 +32,11 @@ const char* ActivationPointName(ActivationPoint point) {
 
 namespace {
 
-std::string ComputePath(const kernels::CpuFeatures& f) {
+std::string ComputePath(const kernels::CpuFeatures& f, bool w4a4) {
   const char* isa = f.avx512f ? "avx512f" : (f.avx2 && f.fma) ? "avx2+fma" : "generic";
-  return absl::StrCat("cpu f32 (", isa, ")");
+  if (!w4a4) return absl::StrCat("cpu f32 (", isa, ")");
+  return absl::StrCat("cpu w4a4 (fp4 gemm: ", kernels::Fp4GemmIsaName(kernels::BestFp4GemmIsa()),
+                      "; attention and head f32: ", isa, ")");
 }
 
 ModelInfo MakeInfo(const model::LoadedModel& m, const tokenizer::Tokenizer& tok,
@@ -55,14 +59,18 @@ ModelInfo MakeInfo(const model::LoadedModel& m, const tokenizer::Tokenizer& tok,
   info.rope_style = model::RopeStyleName(c.rope_style);
   info.tied_embeddings = c.tied_embeddings;
   info.parameter_count = c.ParameterCount();
-  info.weight_format = "f32";
+  const bool w4a4 = !m.weights.fp4.empty();
+  info.weight_format = w4a4 ? "w4a4 (fp4 weights and activations, static scales)" : "f32";
   info.tokenizer = tokenizer_description;
   info.bos_id = tok.bos_id();
   info.eos_id = tok.eos_id();
   info.chat_template = m.chat_template;
   const kernels::CpuFeatures features = kernels::DetectCpuFeatures();
   info.cpu_features = features.ToString();
-  info.compute_path = ComputePath(features);
+  info.compute_path = ComputePath(features, w4a4);
+  for (const auto& [key, value] : m.weights.fp4.metadata) {
+    info.quantization.push_back({key, value});
+  }
   info.num_threads = num_threads;
   for (const model::SourceTensorInfo& t : m.tensors) {
     info.tensors.push_back(TensorSummary{.name = t.name, .dtype = t.dtype, .shape = t.shape});
@@ -94,6 +102,9 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Load(const ModelOptions& options) 
     ENGINE_ASSIGN_OR_RETURN(impl->tokenizer, LoadTokenizer(impl->loaded.tokenizer, vocab_size));
     description = DescribeTokenizerSource(impl->loaded.tokenizer);
   }
+  if (!impl->loaded.weights.fp4.empty()) {
+    ENGINE_ASSIGN_OR_RETURN(impl->fp4, PrepareFp4Layers(impl->loaded.weights.fp4));
+  }
   impl->num_threads = options.num_threads > 0
                           ? options.num_threads
                           : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
@@ -116,5 +127,12 @@ absl::StatusOr<std::string> Model::Detokenize(std::span<const TokenId> tokens) c
 bool Model::IsEndOfGeneration(TokenId token) const {
   return impl_->tokenizer->IsEndOfGeneration(token);
 }
+
+}  // namespace engine
+
+namespace engine {
+
+const model::LoadedModel& LoadedModelOf(const Model& model) { return model.impl_->loaded; }
+const tokenizer::Tokenizer& TokenizerOf(const Model& model) { return *model.impl_->tokenizer; }
 
 }  // namespace engine

@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "engine/engine.h"
+#include "engine/transformer.h"
 #include "model/loaded_model.h"
 #include "tokenizer/tokenizer.h"
 
@@ -13,6 +14,7 @@ namespace engine {
 struct Model::Impl {
   model::LoadedModel loaded;  // config + immutable FP32 weights
   std::unique_ptr<tokenizer::Tokenizer> tokenizer;
+  std::vector<Fp4PreparedLayer> fp4;  // W4A4 models: the linears repacked for the CPU kernels
   ModelInfo info;
   int32_t num_threads = 1;
 };

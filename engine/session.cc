@@ -47,10 +47,16 @@ struct Session::Impl {
     const int64_t vocab = config().vocab_size;
     if (all_logits != nullptr) all_logits->resize(tokens.size() * vocab);
     logits.resize(vocab);
-    for (size_t begin = 0; begin < tokens.size(); begin += kMaxBatchTokens) {
+    size_t first = 0;
+    if (UseSink(tokens)) {
+      PrefillSink(all_logits);
+      first = 1;
+    }
+    for (size_t begin = first; begin < tokens.size(); begin += kMaxBatchTokens) {
       const size_t count = std::min<size_t>(kMaxBatchTokens, tokens.size() - begin);
       ForwardArgs args{.config = &config(),
                        .weights = &model->loaded.weights,
+                       .fp4 = model->fp4.empty() ? nullptr : &model->fp4,
                        .tokens = tokens.subspan(begin, count),
                        .all_logits = all_logits != nullptr,
                        .logits = all_logits != nullptr ? all_logits->data() + begin * vocab
@@ -62,6 +68,28 @@ struct Session::Impl {
     }
     history.insert(history.end(), tokens.begin(), tokens.end());
     has_logits = true;
+  }
+
+  // W4A4 models keep the attention sink (the BOS at position 0) in full precision: its keys,
+  // values and next-token logits were computed by the FP32 model at quantization time.
+  bool UseSink(std::span<const TokenId> tokens) const {
+    const model::Fp4Sink& sink = model->loaded.weights.fp4.sink;
+    return !sink.empty() && kv.size() == 0 && tokens[0] == sink.token;
+  }
+  void PrefillSink(std::vector<float>* all_logits) {
+    const model::ModelConfig& c = config();
+    const model::Fp4Sink& sink = model->loaded.weights.fp4.sink;
+    const int64_t kvd = c.kv_dim();
+    for (int32_t l = 0; l < c.n_layers; ++l) {
+      for (int64_t h = 0; h < c.n_kv_heads; ++h) {
+        const int64_t dst = h * kv.capacity() * c.head_dim;  // position 0
+        std::copy_n(sink.keys + l * kvd + h * c.head_dim, c.head_dim, kv.keys(l) + dst);
+        std::copy_n(sink.values + l * kvd + h * c.head_dim, c.head_dim, kv.values(l) + dst);
+      }
+    }
+    kv.Grow(1);
+    std::copy_n(sink.logits, c.vocab_size, logits.begin());
+    if (all_logits != nullptr) std::copy_n(sink.logits, c.vocab_size, all_logits->begin());
   }
 };
 

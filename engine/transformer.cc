@@ -17,21 +17,6 @@ void AddInPlace(float* x, const float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) x[i] += y[i];
 }
 
-// Copies the new tokens' K and V rows ([m, n_kv_heads, head_dim]) into the cache
-// ([n_kv_heads, capacity, head_dim]) at their positions.
-void WriteKv(const float* k, const float* v, const int32_t* positions, int64_t m,
-             const model::ModelConfig& c, float* k_cache, float* v_cache, int64_t capacity) {
-  const size_t row_bytes = sizeof(float) * static_cast<size_t>(c.head_dim);
-  for (int64_t i = 0; i < m; ++i) {
-    for (int64_t h = 0; h < c.n_kv_heads; ++h) {
-      const int64_t src = (i * c.n_kv_heads + h) * c.head_dim;
-      const int64_t dst = (h * capacity + positions[i]) * c.head_dim;
-      std::memcpy(k_cache + dst, k + src, row_bytes);
-      std::memcpy(v_cache + dst, v + src, row_bytes);
-    }
-  }
-}
-
 }  // namespace
 
 void ForwardBuffers::Reserve(const model::ModelConfig& c, int64_t m) {
@@ -47,6 +32,7 @@ void ForwardBuffers::Reserve(const model::ModelConfig& c, int64_t m) {
   gate.resize(m * c.ffn_dim);
   up.resize(m * c.ffn_dim);
   positions.resize(m);
+  codes.resize(m * std::max({c.model_dim, c.q_dim(), c.ffn_dim}) / 2);
 }
 
 void Forward(const ForwardArgs& args, KvCache& kv, kernels::ThreadPool& pool,
@@ -59,13 +45,12 @@ void Forward(const ForwardArgs& args, KvCache& kv, kernels::ThreadPool& pool,
                            ? kernels::RopePairing::kInterleaved
                            : kernels::RopePairing::kHalves;
   b.Reserve(c, m);
-  for (int64_t i = 0; i < m; ++i) b.positions[i] = kv.size() + static_cast<int32_t>(i);
-  b.rope.Compute(b.positions.data(), m, c.head_dim, c.rope_theta);
-
-  // x [m, d] = embedding rows of the tokens
-  for (int64_t i = 0; i < m; ++i) {
-    std::memcpy(&b.x[i * d], w.token_embedding.data + int64_t{args.tokens[i]} * d,
-                sizeof(float) * d);
+  transformer_internal::Embed(args, kv, b);
+  if (args.fp4 != nullptr) {
+    transformer_internal::RunW4A4Layers(args, kv, pool, b, m);
+    kv.Grow(static_cast<int32_t>(m));
+    transformer_internal::Head(args, pool, b, m);
+    return;
   }
   const kernels::AttentionShape attention_shape{.m = m, .n_heads = c.n_heads,
                                                 .n_kv_heads = c.n_kv_heads,
@@ -84,8 +69,7 @@ void Forward(const ForwardArgs& args, KvCache& kv, kernels::ThreadPool& pool,
     // RoPE on q and k, then k and v into the cache at positions [pos, pos + m)
     kernels::Rope(b.q.data(), b.rope, c.n_heads, c.head_dim, pairing);
     kernels::Rope(b.k.data(), b.rope, c.n_kv_heads, c.head_dim, pairing);
-    WriteKv(b.k.data(), b.v.data(), b.positions.data(), m, c, kv.keys(l), kv.values(l),
-            kv.capacity());
+    transformer_internal::WriteKv(b, m, c, kv, l);
     // causal grouped-query attention over the cache                       [m, qd]
     kernels::Attention(pool, b.q.data(), kv.keys(l), kv.values(l), b.positions.data(),
                        b.att.data(), attention_shape);
@@ -108,13 +92,49 @@ void Forward(const ForwardArgs& args, KvCache& kv, kernels::ThreadPool& pool,
     AddInPlace(b.x.data(), b.proj.data(), m * d);
   }
   kv.Grow(static_cast<int32_t>(m));
+  transformer_internal::Head(args, pool, b, m);
+}
 
-  // --- head -------------------------------------------------------------------------------
+namespace transformer_internal {
+
+void Embed(const ForwardArgs& args, const KvCache& kv, ForwardBuffers& b) {
+  const model::ModelConfig& c = *args.config;
+  const int64_t m = static_cast<int64_t>(args.tokens.size()), d = c.model_dim;
+  for (int64_t i = 0; i < m; ++i) b.positions[i] = kv.size() + static_cast<int32_t>(i);
+  b.rope.Compute(b.positions.data(), m, c.head_dim, c.rope_theta);
+  for (int64_t i = 0; i < m; ++i) {
+    std::memcpy(&b.x[i * d], args.weights->token_embedding.data + int64_t{args.tokens[i]} * d,
+                sizeof(float) * d);
+  }
+}
+
+void WriteKv(const ForwardBuffers& b, int64_t m, const model::ModelConfig& c, KvCache& kv,
+             int32_t layer) {
+  const size_t row_bytes = sizeof(float) * static_cast<size_t>(c.head_dim);
+  float* k_cache = kv.keys(layer);
+  float* v_cache = kv.values(layer);
+  for (int64_t i = 0; i < m; ++i) {
+    for (int64_t h = 0; h < c.n_kv_heads; ++h) {
+      const int64_t src = (i * c.n_kv_heads + h) * c.head_dim;
+      const int64_t dst = (h * kv.capacity() + b.positions[i]) * c.head_dim;
+      std::memcpy(k_cache + dst, b.k.data() + src, row_bytes);
+      std::memcpy(v_cache + dst, b.v.data() + src, row_bytes);
+    }
+  }
+}
+
+void Head(const ForwardArgs& args, kernels::ThreadPool& pool, ForwardBuffers& b, int64_t m) {
   // Only the rows whose logits are wanted go through the final norm and the [vocab, d] head.
+  const model::ModelConfig& c = *args.config;
+  const int64_t d = c.model_dim;
   const int64_t first_row = args.all_logits ? 0 : m - 1;
   const int64_t rows = m - first_row;
-  kernels::RmsNorm(&b.x[first_row * d], w.final_norm.data, b.xn.data(), rows, d, c.norm_eps);
-  MatMulF32(pool, b.xn.data(), w.output.data, nullptr, args.logits, rows, c.vocab_size, d);
+  kernels::RmsNorm(&b.x[first_row * d], args.weights->final_norm.data, b.xn.data(), rows, d,
+                   c.norm_eps);
+  MatMulF32(pool, b.xn.data(), args.weights->output.data, nullptr, args.logits, rows,
+            c.vocab_size, d);
 }
+
+}  // namespace transformer_internal
 
 }  // namespace engine

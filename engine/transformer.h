@@ -11,6 +11,7 @@
 #include "absl/status/status.h"
 #include "engine/kv_cache.h"
 #include "engine/observer.h"
+#include "kernels/cpu/fp4_gemm.h"
 #include "kernels/cpu/ops_cpu.h"
 #include "kernels/cpu/thread_pool.h"
 #include "model/config.h"
@@ -36,13 +37,24 @@ struct ForwardBuffers {
   std::vector<float> up;       // [m, ffn_dim]
   std::vector<int32_t> positions;  // [m]
   kernels::RopeTable rope;
+  // W4A4 models only.
+  std::vector<uint8_t> codes;  // [m, max(model_dim, q_dim, ffn_dim) / 2] FP4 activation codes
+  kernels::Fp4GemmScratch gemm_scratch;
 
   void Reserve(const model::ModelConfig& config, int64_t m);
 };
 
+// The backend form of a W4A4 model's linears, repacked once at load (the file keeps the
+// canonical layout).
+struct Fp4PreparedLayer {
+  kernels::PreparedFp4Weight wq, wk, wv, wo, w_gate, w_up, w_down;
+};
+absl::StatusOr<std::vector<Fp4PreparedLayer>> PrepareFp4Layers(const model::Fp4ModelWeights& w);
+
 struct ForwardArgs {
   const model::ModelConfig* config = nullptr;
   const model::ModelWeights* weights = nullptr;
+  const std::vector<Fp4PreparedLayer>* fp4 = nullptr;  // set for W4A4 models
   std::span<const int32_t> tokens;      // [m], ids already validated, m <= kMaxBatchTokens
   bool all_logits = false;              // logits for every position, else the last only
   float* logits = nullptr;              // [m, vocab] or [vocab]
@@ -50,9 +62,24 @@ struct ForwardArgs {
 };
 
 // Runs args.tokens at positions kv.size() ... kv.size() + m - 1, writes their keys and values
-// into the cache and grows it by m. The caller checked that m tokens fit.
+// into the cache and grows it by m. The caller checked that m tokens fit. W4A4 models
+// (args.fp4 set) run every linear in W4A4 (engine/transformer_w4a4.cc).
 void Forward(const ForwardArgs& args, KvCache& kv, kernels::ThreadPool& pool,
              ForwardBuffers& buffers);
+
+// Pieces shared by the FP32 and W4A4 block loops.
+namespace transformer_internal {
+// x [m, d] = embedding rows; positions and the RoPE table for the batch.
+void Embed(const ForwardArgs& args, const KvCache& kv, ForwardBuffers& b);
+// Copies the new tokens' K and V rows ([m, kv_dim]) into the cache at their positions.
+void WriteKv(const ForwardBuffers& b, int64_t m, const model::ModelConfig& c, KvCache& kv,
+             int32_t layer);
+// Final norm and output head for the rows whose logits are wanted.
+void Head(const ForwardArgs& args, kernels::ThreadPool& pool, ForwardBuffers& b, int64_t m);
+// The W4A4 layer loop.
+void RunW4A4Layers(const ForwardArgs& args, KvCache& kv, kernels::ThreadPool& pool,
+                   ForwardBuffers& b, int64_t m);
+}  // namespace transformer_internal
 
 }  // namespace engine
 

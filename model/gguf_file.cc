@@ -227,7 +227,30 @@ absl::Status ParseAlignment(const GgufFile& file, uint32_t* alignment) {
   return absl::OkStatus();
 }
 
-absl::Status ReadTensorInfo(Cursor& c, size_t index, GgufTensorInfo* t) {
+// Whether fp4lm's FP4 tensor types are legal in `file`: only in a W4A4 file, and only up to the
+// fp4lm format version this code knows. `hint` explains a refusal in the unknown-type error.
+absl::StatusOr<bool> AcceptsFp4lmTypes(const GgufFile& file, std::string* hint) {
+  if (file.Has(keys::kFp4lmFormatVersion)) {
+    const absl::StatusOr<int64_t> version = file.GetInt(keys::kFp4lmFormatVersion);
+    if (version.ok() && *version > static_cast<int64_t>(kFp4lmFormatVersionCurrent)) {
+      return absl::UnimplementedError(
+          absl::StrCat(file.path, ": key '", keys::kFp4lmFormatVersion, "': fp4lm format version ",
+                       *version, " is newer than this reader supports (",
+                       kFp4lmFormatVersionCurrent, "); use a newer fp4lm"));
+    }
+  }
+  const GgufValue* q = file.Find(keys::kFp4lmQuantization);
+  if (q != nullptr && q->type == ValueType::kString && q->str == keys::kFp4lmW4A4) return true;
+  *hint = absl::StrCat("; fp4lm's FP4 types are valid only in files with ",
+                       keys::kFp4lmQuantization, " = \"", keys::kFp4lmW4A4, "\", found ",
+                       q == nullptr                    ? std::string("no such key")
+                       : q->type == ValueType::kString ? absl::StrCat("\"", q->str, "\"")
+                                                       : ValueTypeName(q->type));
+  return false;
+}
+
+absl::Status ReadTensorInfo(Cursor& c, size_t index, bool fp4lm_types,
+                            const std::string& fp4lm_hint, GgufTensorInfo* t) {
   const std::string where = absl::StrCat("tensor info #", index);
   ENGINE_ASSIGN_OR_RETURN(t->name, c.String(where + " name"));
   const std::string what = absl::StrCat("tensor '", t->name, "'");
@@ -254,16 +277,20 @@ absl::Status ReadTensorInfo(Cursor& c, size_t index, GgufTensorInfo* t) {
   }
   t->n_elements = n_elements;
   ENGINE_ASSIGN_OR_RETURN(t->type, c.Read<uint32_t>(what + " type"));
-  const GgmlTypeTraits traits = GgmlTypeInfo(t->type);
+  const GgmlTypeTraits traits = fp4lm_types ? TensorTypeInfo(t->type) : GgmlTypeInfo(t->type);
   if (traits.name == nullptr) {
-    return absl::UnimplementedError(
-        absl::StrCat(c.path(), ": ", what, ": unknown ggml tensor type ", t->type));
+    return absl::UnimplementedError(absl::StrCat(c.path(), ": ", what,
+                                                 ": unknown ggml tensor type ", t->type,
+                                                 IsFp4lmType(t->type) ? fp4lm_hint : ""));
   }
   const int64_t row = t->ne.empty() ? 1 : t->ne[0];
   if (row % traits.block_size != 0) {
-    return Invalid(c.path(),
-                   absl::StrCat(what, ": row length ne[0] = ", row, " is not a multiple of the ",
-                                traits.name, " block size ", traits.block_size));
+    return Invalid(
+        c.path(),
+        absl::StrCat(
+            what, ": row length ne[0] = ", row, " is not a multiple of the ", traits.name,
+            " block size ", traits.block_size,
+            IsFp4lmType(t->type) ? " (two 4-bit codes per byte: in_features must be even)" : ""));
   }
   const int64_t blocks = n_elements / traits.block_size;
   if (blocks > std::numeric_limits<int64_t>::max() / traits.type_size) {
@@ -582,11 +609,13 @@ absl::StatusOr<GgufFile> ParseGguf(std::span<const uint8_t> bytes, const std::st
     file.kvs.push_back(std::move(kv));
   }
   ENGINE_RETURN_IF_ERROR(ParseAlignment(file, &file.alignment));
+  std::string fp4lm_hint;
+  ENGINE_ASSIGN_OR_RETURN(const bool fp4lm_types, AcceptsFp4lmTypes(file, &fp4lm_hint));
 
   file.tensors.reserve(tensor_count);
   for (uint64_t i = 0; i < tensor_count; ++i) {
     GgufTensorInfo t;
-    ENGINE_RETURN_IF_ERROR(ReadTensorInfo(c, i, &t));
+    ENGINE_RETURN_IF_ERROR(ReadTensorInfo(c, i, fp4lm_types, fp4lm_hint, &t));
     if (!file.tensor_index.emplace(t.name, file.tensors.size()).second) {
       return Invalid(path, absl::StrCat("duplicate tensor '", t.name, "'"));
     }
@@ -686,7 +715,18 @@ bool ArrayIsConsistent(const GgufArray& a) {
 
 absl::Status GgufBuilder::AddTensor(std::string name, std::vector<int64_t> ne, GgmlType type,
                                     std::span<const uint8_t> data) {
-  const GgmlTypeTraits traits = GgmlTypeInfo(static_cast<uint32_t>(type));
+  return AddTensor(std::move(name), std::move(ne), static_cast<uint32_t>(type), data);
+}
+
+absl::Status GgufBuilder::AddTensorCopy(std::string name, std::vector<int64_t> ne, GgmlType type,
+                                        std::vector<uint8_t> data) {
+  return AddTensorCopy(std::move(name), std::move(ne), static_cast<uint32_t>(type),
+                       std::move(data));
+}
+
+absl::Status GgufBuilder::AddTensor(std::string name, std::vector<int64_t> ne, uint32_t type,
+                                    std::span<const uint8_t> data) {
+  const GgmlTypeTraits traits = TensorTypeInfo(type);
   if (traits.name == nullptr || ne.empty() || ne.size() > kMaxDims) {
     return absl::InvalidArgumentError(
         absl::StrCat("GGUF writer: tensor '", name, "': bad type or rank ", ne.size()));
@@ -709,7 +749,7 @@ absl::Status GgufBuilder::AddTensor(std::string name, std::vector<int64_t> ne, G
   return absl::OkStatus();
 }
 
-absl::Status GgufBuilder::AddTensorCopy(std::string name, std::vector<int64_t> ne, GgmlType type,
+absl::Status GgufBuilder::AddTensorCopy(std::string name, std::vector<int64_t> ne, uint32_t type,
                                         std::vector<uint8_t> data) {
   owned_.push_back(std::move(data));
   return AddTensor(std::move(name), std::move(ne), type, owned_.back());
@@ -721,12 +761,23 @@ absl::Status GgufBuilder::Write(const std::function<bool(const void*, size_t)>& 
         absl::StrCat("GGUF writer: alignment ", alignment_, " is not a power of two"));
   }
   bool has_alignment_key = false;
+  bool w4a4 = false;
   for (const GgufKv& kv : kvs_) {
     if (kv.value.type == ValueType::kArray && !ArrayIsConsistent(kv.value.array)) {
       return absl::InvalidArgumentError(
           absl::StrCat("GGUF writer: key '", kv.key, "': array size disagrees with its data"));
     }
     has_alignment_key |= kv.key == kAlignmentKey;
+    w4a4 |= kv.key == keys::kFp4lmQuantization && kv.value.type == ValueType::kString &&
+            kv.value.str == keys::kFp4lmW4A4;
+  }
+  for (const Tensor& t : tensors_) {
+    if (IsFp4lmType(t.type) && !w4a4) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("GGUF writer: tensor '", t.name, "' has fp4lm type ",
+                       TensorTypeInfo(t.type).name, ", which readers accept only with ",
+                       keys::kFp4lmQuantization, " = \"", keys::kFp4lmW4A4, "\""));
+    }
   }
   const bool add_alignment = !has_alignment_key && alignment_ != kDefaultAlignment;
 

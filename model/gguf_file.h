@@ -62,12 +62,12 @@ struct GgufKv {
 struct GgufTensorInfo {
   std::string name;
   std::vector<int64_t> ne;  // innermost-first, as stored (ne[0] is the row length)
-  uint32_t type = 0;        // a GgmlType number known to GgmlTypeInfo
+  uint32_t type = 0;        // a type number known to TensorTypeInfo (ggml's or fp4lm's)
   uint64_t offset = 0;      // relative to GgufFile::data_offset
   int64_t n_elements = 0;
   uint64_t n_bytes = 0;
 
-  const char* type_name() const { return GgmlTypeInfo(type).name; }
+  const char* type_name() const { return TensorTypeInfo(type).name; }
   std::vector<int64_t> shape() const { return {ne.rbegin(), ne.rend()}; }  // outermost-first
 };
 
@@ -106,6 +106,9 @@ struct GgufFile {
 // Unimplemented), counts, every length against the bytes remaining, value types, ggml tensor
 // types (unknown: Unimplemented naming the tensor and the type number), dims, alignment, and
 // that every tensor's data lies inside `bytes`. `path` names the file in errors.
+// fp4lm's FP4 tensor types (gguf_format.h) are accepted only when fp4lm.quantization is
+// "w4a4"; a file whose fp4lm.format_version is newer than kFp4lmFormatVersionCurrent is
+// Unimplemented (its tensor types may mean something this code does not know).
 absl::StatusOr<GgufFile> ParseGguf(std::span<const uint8_t> bytes, const std::string& path);
 
 // The stored bytes of tensor `t` of a file parsed from `bytes`.
@@ -127,6 +130,12 @@ class GgufBuilder {
                          std::span<const uint8_t> data);
   absl::Status AddTensorCopy(std::string name, std::vector<int64_t> ne, GgmlType type,
                              std::vector<uint8_t> data);
+  // The same by type number, for fp4lm's own types (gguf_format.h); Write refuses them unless
+  // the metadata says fp4lm.quantization = "w4a4", as ParseGguf would.
+  absl::Status AddTensor(std::string name, std::vector<int64_t> ne, uint32_t type,
+                         std::span<const uint8_t> data);
+  absl::Status AddTensorCopy(std::string name, std::vector<int64_t> ne, uint32_t type,
+                             std::vector<uint8_t> data);
 
   // Streams the file to `sink`, which returns false on a write error.
   absl::Status Write(const std::function<bool(const void*, size_t)>& sink) const;
@@ -137,7 +146,7 @@ class GgufBuilder {
   struct Tensor {
     std::string name;
     std::vector<int64_t> ne;
-    GgmlType type;
+    uint32_t type;
     std::span<const uint8_t> data;
   };
   uint32_t alignment_;

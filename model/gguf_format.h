@@ -228,11 +228,51 @@ constexpr GgmlTypeTraits GgmlTypeInfo(uint32_t type) {
   return {};
 }
 
+// fp4lm's own tensor types: the packed FP4 codes of a W4A4 linear (model/fp4_weights.h), type
+// number kFp4lmTypeBase + Fp4Format (E2M1 1000, E3M0 1001, E1M2 1002). Two 4-bit codes per
+// byte, element 2i in the low nibble, so a "block" is 2 elements in 1 byte and a row of
+// in_features codes is in_features / 2 bytes (in_features must be even).
+//
+// Why 1000+: ggml numbers its types densely from 0 (GGML_TYPE_COUNT is 40 at MXFP4 = 39) and
+// adds one at a time; forks that added private types used 100..143. 1000 is far above both, so
+// no ggml release and no fork type we know of collides with it. The price: llama.cpp's own
+// GGUF loader (and gguf-py) refuses any type >= GGML_TYPE_COUNT ("tensor '...' has invalid
+// ggml type 1000"), so those tools cannot open a W4A4 file; ParseGguf accepts these types only
+// in files whose fp4lm.quantization is "w4a4" and rejects them everywhere else like any other
+// unknown type.
+inline constexpr uint32_t kFp4lmTypeBase = 1000;
+inline constexpr uint32_t kFp4lmTypeCount = 3;  // e2m1, e3m0, e1m2
+
+constexpr bool IsFp4lmType(uint32_t type) {
+  return type >= kFp4lmTypeBase && type < kFp4lmTypeBase + kFp4lmTypeCount;
+}
+
+constexpr GgmlTypeTraits Fp4lmTypeInfo(uint32_t type) {
+  switch (type) {
+    case kFp4lmTypeBase + 0:
+      return {"FP4LM_E2M1", 2, 1};
+    case kFp4lmTypeBase + 1:
+      return {"FP4LM_E3M0", 2, 1};
+    case kFp4lmTypeBase + 2:
+      return {"FP4LM_E1M2", 2, 1};
+    default:
+      return {};
+  }
+}
+
+// Any tensor type a parsed file may hold: ggml's, then fp4lm's.
+constexpr GgmlTypeTraits TensorTypeInfo(uint32_t type) {
+  const GgmlTypeTraits ggml = GgmlTypeInfo(type);
+  return ggml.name != nullptr ? ggml : Fp4lmTypeInfo(type);
+}
+
 static_assert(GgmlTypeInfo(static_cast<uint32_t>(GgmlType::kQ4_1)).type_size == 20);
 static_assert(GgmlTypeInfo(static_cast<uint32_t>(GgmlType::kQ4_K)).type_size == 144);
 static_assert(GgmlTypeInfo(static_cast<uint32_t>(GgmlType::kQ5_K)).type_size == 176);
 static_assert(GgmlTypeInfo(static_cast<uint32_t>(GgmlType::kQ6_K)).type_size == 210);
 static_assert(GgmlTypeInfo(4).name == nullptr, "Q4_2 was removed from ggml");
+static_assert(GgmlTypeInfo(kFp4lmTypeBase).name == nullptr, "fp4lm types are not ggml types");
+static_assert(Fp4lmTypeInfo(kFp4lmTypeBase + kFp4lmTypeCount).name == nullptr);
 
 // Metadata keys of llama-architecture files (llama.cpp gguf-py/gguf/constants.py) and ours.
 namespace keys {
@@ -273,7 +313,23 @@ inline constexpr const char* kFp4lmTokKind = "fp4lm.tokenizer.kind";
 inline constexpr const char* kFp4lmTokFile = "fp4lm.tokenizer.file";
 inline constexpr const char* kFp4lmTokBos = "fp4lm.tokenizer.bos_token_id";
 inline constexpr const char* kFp4lmTokEos = "fp4lm.tokenizer.eos_token_id";
+// fp4lm W4A4 files (model/gguf_fp4.h has the full table): the format version (uint32) and the
+// quantization scheme (string "w4a4"); per-layer activation quantizers under
+// "fp4lm.blk.<N>.<input>.{format,scale}"; free-form provenance as "fp4lm.meta.<key>" strings.
+inline constexpr const char* kFp4lmFormatVersion = "fp4lm.format_version";
+inline constexpr const char* kFp4lmQuantization = "fp4lm.quantization";
+inline constexpr const char* kFp4lmMetaPrefix = "fp4lm.meta.";
+// The full-precision attention sink (model/fp4_weights.h Fp4Sink): its token id, and F32
+// tensors of its keys and values ([n_layers * kv_dim], interleaved RoPE order) and logits.
+inline constexpr const char* kFp4lmSinkToken = "fp4lm.sink.token";
+inline constexpr const char* kFp4lmSinkKeys = "fp4lm.sink.keys";
+inline constexpr const char* kFp4lmSinkValues = "fp4lm.sink.values";
+inline constexpr const char* kFp4lmSinkLogits = "fp4lm.sink.logits";
+inline constexpr const char* kFp4lmW4A4 = "w4a4";
 }  // namespace keys
+
+// The newest fp4lm.format_version this code reads and the one it writes.
+inline constexpr uint32_t kFp4lmFormatVersionCurrent = 1;
 
 }  // namespace engine::model::gguf
 

@@ -1,7 +1,8 @@
 // llama-architecture GGUF -> LoadedModel. The container is parsed and validated first
 // (model/gguf_file.h); here the llama.* keys become a ModelConfig, each tensor's shape is checked
 // against it before its data is touched, F32 tensors are used in place from the mapping and the
-// rest are dequantized. GGUF llama files store Q/K rows permuted for interleaved RoPE.
+// rest are dequantized. GGUF llama files store Q/K rows permuted for interleaved RoPE. fp4lm
+// W4A4 files (model/gguf_fp4.h) keep only the norms and embeddings FP32 and the linears FP4.
 #include "model/gguf_reader.h"
 
 #include <limits>
@@ -13,6 +14,7 @@
 #include "kernels/core/status_macros.h"
 #include "model/gguf_dequant.h"
 #include "model/gguf_file.h"
+#include "model/gguf_fp4.h"
 #include "model/mapped_file.h"
 
 namespace engine::model {
@@ -247,7 +249,7 @@ class TensorLoader {
 };
 
 absl::Status LoadWeights(const GgufFile& f, const std::shared_ptr<const MappedFile>& mapping,
-                         ModelConfig& c, ModelWeights* w) {
+                         bool w4a4, ModelConfig& c, ModelWeights* w) {
   TensorLoader loader(f, mapping, w);
   const int64_t d = c.model_dim, ff = c.ffn_dim, q = c.q_dim(), kv = c.kv_dim(), v = c.vocab_size;
   ENGINE_ASSIGN_OR_RETURN(w->token_embedding, loader.Load("token_embd.weight", {v, d}));
@@ -261,6 +263,10 @@ absl::Status LoadWeights(const GgufFile& f, const std::shared_ptr<const MappedFi
     LayerWeights& l = w->layers[static_cast<size_t>(i)];
     auto name = [i](const char* suffix) { return absl::StrCat("blk.", i, ".", suffix); };
     ENGINE_ASSIGN_OR_RETURN(l.attn_norm, loader.Load(name("attn_norm.weight"), {d}));
+    if (w4a4) {  // the linears are FP4: ReadFp4Weights
+      ENGINE_ASSIGN_OR_RETURN(l.ffn_norm, loader.Load(name("ffn_norm.weight"), {d}));
+      continue;
+    }
     ENGINE_ASSIGN_OR_RETURN(l.wq, loader.Load(name("attn_q.weight"), {q, d}));
     ENGINE_ASSIGN_OR_RETURN(l.wk, loader.Load(name("attn_k.weight"), {kv, d}));
     ENGINE_ASSIGN_OR_RETURN(l.wv, loader.Load(name("attn_v.weight"), {kv, d}));
@@ -276,6 +282,7 @@ absl::Status LoadWeights(const GgufFile& f, const std::shared_ptr<const MappedFi
     ENGINE_ASSIGN_OR_RETURN(l.w_down, loader.Load(name("ffn_down.weight"), {d, ff}));
   }
   if (loader.used_mapping()) w->KeepAlive(mapping);
+  if (w4a4) ENGINE_RETURN_IF_ERROR(ReadFp4Weights(f, mapping, c, w));
   return absl::OkStatus();
 }
 
@@ -290,6 +297,9 @@ absl::StatusOr<LoadedModel> ReadGgufModel(const std::string& path) {
   ENGINE_ASSIGN_OR_RETURN(std::shared_ptr<const MappedFile> mapping, OpenMapped(path));
   ENGINE_ASSIGN_OR_RETURN(const GgufFile file, gguf::ParseGguf(mapping->bytes(), path));
 
+  const bool w4a4 = IsFp4lmQuantized(file);
+  if (w4a4) ENGINE_RETURN_IF_ERROR(CheckFp4Header(file));
+
   LoadedModel model;
   model.format = ModelFormat::kGguf;
   model.path = path;
@@ -302,7 +312,7 @@ absl::StatusOr<LoadedModel> ReadGgufModel(const std::string& path) {
   for (const GgufTensorInfo& t : file.tensors) {
     model.tensors.push_back({.name = t.name, .dtype = t.type_name(), .shape = t.shape()});
   }
-  ENGINE_RETURN_IF_ERROR(LoadWeights(file, mapping, model.config, &model.weights));
+  ENGINE_RETURN_IF_ERROR(LoadWeights(file, mapping, w4a4, model.config, &model.weights));
   ENGINE_RETURN_IF_ERROR(model.config.Validate(path));
   ENGINE_RETURN_IF_ERROR(model.weights.Validate(model.config, path));
   return model;

@@ -13,6 +13,8 @@ namespace engine::model {
 
 // Reads a whole llama-architecture model: config from llama.* keys, weights (F32 tensors read
 // in place from the mapping, others dequantized), tokenizer.ggml.* vocabulary, chat template.
+// An fp4lm W4A4 file (fp4lm.quantization = "w4a4", model/gguf_fp4.h) fills weights.fp4 with
+// views of the mapping instead of FP32 linears.
 absl::StatusOr<LoadedModel> ReadGgufModel(const std::string& path);
 
 // Reads only the vocabulary of a GGUF file (vocab-only files have no tensors).

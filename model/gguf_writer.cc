@@ -1,5 +1,6 @@
-// LoadedModel -> GGUF v3 llama file with F32 tensors. Names, ne order and the Q/K row
-// permutation follow llama.cpp's convert_hf_to_gguf.py so llama.cpp and our reader both load it.
+// LoadedModel -> GGUF v3 llama file with F32 tensors (plus, for W4A4 models, fp4lm's FP4
+// linears: model/gguf_fp4.h). Names, ne order and the Q/K row permutation follow llama.cpp's
+// convert_hf_to_gguf.py so llama.cpp and our reader both load the FP32 files.
 #include "model/gguf_writer.h"
 
 #include <algorithm>
@@ -10,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "kernels/core/status_macros.h"
 #include "model/gguf_file.h"
+#include "model/gguf_fp4.h"
 #include "model/mapped_file.h"
 
 namespace engine::model {
@@ -102,13 +104,15 @@ absl::Status AddTokenizer(const TokenizerSource& t, int32_t vocab_size, const st
 }
 
 void AddHyperparameters(const LoadedModel& model, const std::string& path, GgufBuilder& b) {
+  const bool w4a4 = !model.weights.fp4.empty();
   const ModelConfig& c = model.config;
   auto llama = [](const char* suffix) { return absl::StrCat("llama.", suffix); };
   auto u32 = [](int32_t v) { return GgufValue::Uint32(static_cast<uint32_t>(v)); };
   b.Add(keys::kArchitecture, GgufValue::String("llama"));
   b.Add(keys::kName, GgufValue::String(NameFromPath(model.path.empty() ? path : model.path)));
   b.Add(gguf::kAlignmentKey, GgufValue::Uint32(kAlignment));
-  b.Add(keys::kFileType, GgufValue::Uint32(kFileTypeAllF32));
+  // No llama_ftype describes a W4A4 file, and llama.cpp treats the key as optional.
+  if (!w4a4) b.Add(keys::kFileType, GgufValue::Uint32(kFileTypeAllF32));
   b.Add(llama(keys::kContextLength), u32(c.max_seq_len));
   b.Add(llama(keys::kEmbeddingLength), u32(c.model_dim));
   b.Add(llama(keys::kFeedForwardLength), u32(c.ffn_dim));
@@ -127,21 +131,31 @@ void AddHyperparameters(const LoadedModel& model, const std::string& path, GgufB
 
 }  // namespace
 
-std::vector<float> PermuteHalvesToInterleaved(const F32Tensor& w, int32_t n_heads) {
-  const int64_t rows = w.dim(0);
-  const int64_t cols = w.shape.size() > 1 ? w.num_elements() / rows : 1;
-  const int64_t head_dim = rows / n_heads;
+std::vector<uint8_t> PermuteRowsHalvesToInterleaved(std::span<const uint8_t> rows,
+                                                    int64_t row_bytes, int32_t n_heads) {
+  const int64_t n_rows = static_cast<int64_t>(rows.size()) / row_bytes;
+  const int64_t head_dim = n_rows / n_heads;
   const int64_t half = head_dim / 2;
-  std::vector<float> out(static_cast<size_t>(rows * cols));
+  std::vector<uint8_t> out(rows.size());
   for (int64_t h = 0; h < n_heads; ++h) {
     for (int64_t i = 0; i < half; ++i) {
       for (int64_t j = 0; j < 2; ++j) {
         const int64_t dst = h * head_dim + 2 * i + j;
         const int64_t src = h * head_dim + j * half + i;
-        std::copy_n(w.data + src * cols, cols, out.data() + dst * cols);
+        std::copy_n(rows.data() + src * row_bytes, row_bytes, out.data() + dst * row_bytes);
       }
     }
   }
+  return out;
+}
+
+std::vector<float> PermuteHalvesToInterleaved(const F32Tensor& w, int32_t n_heads) {
+  const int64_t rows = w.dim(0);
+  const int64_t cols = w.shape.size() > 1 ? w.num_elements() / rows : 1;
+  const std::vector<uint8_t> bytes = PermuteRowsHalvesToInterleaved(
+      AsBytes(w.data, w.num_elements()), cols * static_cast<int64_t>(sizeof(float)), n_heads);
+  std::vector<float> out(static_cast<size_t>(rows * cols));
+  if (!bytes.empty()) std::memcpy(out.data(), bytes.data(), bytes.size());
   return out;
 }
 
@@ -172,6 +186,11 @@ absl::Status WriteGgufModel(const LoadedModel& model, const std::string& path) {
   };
 
   const ModelWeights& w = model.weights;
+  const bool w4a4 = !w.fp4.empty();
+  if (w4a4) {
+    ENGINE_RETURN_IF_ERROR(AddFp4ModelKeys(w.fp4, source, b));
+    ENGINE_RETURN_IF_ERROR(AddFp4Sink(c, w.fp4.sink, source, b));
+  }
   ENGINE_RETURN_IF_ERROR(add("token_embd.weight", w.token_embedding));
   ENGINE_RETURN_IF_ERROR(add("output_norm.weight", w.final_norm));
   if (!c.tied_embeddings) ENGINE_RETURN_IF_ERROR(add("output.weight", w.output));
@@ -179,6 +198,11 @@ absl::Status WriteGgufModel(const LoadedModel& model, const std::string& path) {
     const LayerWeights& l = w.layers[i];
     auto name = [i](const char* suffix) { return absl::StrCat("blk.", i, ".", suffix); };
     ENGINE_RETURN_IF_ERROR(add(name("attn_norm.weight"), l.attn_norm));
+    if (w4a4) {  // the linears are FP4 (Q/K permuted there too); only the norms are FP32
+      ENGINE_RETURN_IF_ERROR(add(name("ffn_norm.weight"), l.ffn_norm));
+      ENGINE_RETURN_IF_ERROR(AddFp4Layer(c, w.fp4.layers[i], static_cast<int>(i), source, b));
+      continue;
+    }
     ENGINE_RETURN_IF_ERROR(add_qk(name("attn_q.weight"), l.wq, c.n_heads));
     ENGINE_RETURN_IF_ERROR(add_qk(name("attn_k.weight"), l.wk, c.n_kv_heads));
     ENGINE_RETURN_IF_ERROR(add(name("attn_v.weight"), l.wv));

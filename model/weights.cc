@@ -2,12 +2,23 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "kernels/core/status_macros.h"
 
 namespace engine::model {
 
 F32Tensor ModelWeights::Own(std::vector<float> values, std::vector<int64_t> shape) {
   owned_.push_back(std::move(values));
   return F32Tensor{.data = owned_.back().data(), .shape = std::move(shape)};
+}
+
+const float* ModelWeights::OwnFloats(std::vector<float> values) {
+  owned_.push_back(std::move(values));
+  return owned_.back().data();
+}
+
+const uint8_t* ModelWeights::OwnBytes(std::vector<uint8_t> bytes) {
+  owned_bytes_.push_back(std::move(bytes));
+  return owned_bytes_.back().data();
 }
 
 namespace {
@@ -39,9 +50,18 @@ absl::Status ModelWeights::Validate(const ModelConfig& c, const std::string& sou
     return absl::InvalidArgumentError(absl::StrCat(source, ": expected ", c.n_layers,
                                                    " layers, found ", layers.size()));
   }
+  const bool w4a4 = !fp4.empty();
+  if (w4a4) ENGINE_RETURN_IF_ERROR(fp4.Validate(c, source));
   for (size_t i = 0; i < layers.size(); ++i) {
     const LayerWeights& l = layers[i];
     const std::string p = absl::StrCat("layers.", i, ".");
+    if (w4a4) {  // only the norms are FP32; the linears live in fp4
+      for (auto s : {check(l.attn_norm, {d}, p + "attn_norm"),
+                     check(l.ffn_norm, {d}, p + "ffn_norm")}) {
+        if (!s.ok()) return s;
+      }
+      continue;
+    }
     const bool bias_optional = !c.qkv_bias;
     for (auto s : {check(l.attn_norm, {d}, p + "attn_norm"), check(l.wq, {q, d}, p + "wq"),
                    check(l.wk, {kv, d}, p + "wk"), check(l.wv, {kv, d}, p + "wv"),

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "model/config.h"
+#include "model/fp4_weights.h"
 #include "model/mapped_file.h"
 
 namespace engine::model {
@@ -55,19 +56,25 @@ struct ModelWeights {
   std::vector<LayerWeights> layers;
   F32Tensor final_norm;       // [model_dim]
   F32Tensor output;           // [vocab_size, model_dim]; aliases token_embedding when tied
+  // W4A4 models only: the quantized linears. When not empty, the engine runs every q/k/v/o/
+  // gate/up/down in W4A4 from these, and the FP32 linears of `layers` are absent (empty).
+  Fp4ModelWeights fp4;
 
   // Takes ownership of a converted buffer and returns a view of it. The buffer's address is
   // stable: moving ModelWeights moves the vector of buffers, not their heap storage.
   F32Tensor Own(std::vector<float> values, std::vector<int64_t> shape);
+  const float* OwnFloats(std::vector<float> values);
+  const uint8_t* OwnBytes(std::vector<uint8_t> bytes);
   // Keeps a mapping alive for tensors that point into it.
   void KeepAlive(std::shared_ptr<const MappedFile> file) { mappings_.push_back(std::move(file)); }
 
-  // Checks that every tensor is present with the shape `config` implies. `source` names the
-  // file in error messages.
+  // Checks that every tensor is present with the shape `config` implies (for a W4A4 model: the
+  // FP32 parts plus fp4.Validate). `source` names the file in error messages.
   absl::Status Validate(const ModelConfig& config, const std::string& source) const;
 
  private:
   std::vector<std::vector<float>> owned_;
+  std::vector<std::vector<uint8_t>> owned_bytes_;
   std::vector<std::shared_ptr<const MappedFile>> mappings_;
 };
 

@@ -1,6 +1,7 @@
 #include "kernels/cpu/thread_pool.h"
 
 #include <algorithm>
+#include <chrono>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -17,9 +18,23 @@ namespace {
 // A decode step issues a few hundred ParallelFor calls of 10-300 us each. Sleeping on a futex
 // between them costs a wake-up (tens of microseconds, and a context switch) per call and per
 // side, which measured as half of a SmolLM2 decode step. So both sides spin first: workers
-// while waiting for the next job, the caller while waiting for the workers. ~100k pauses is a
-// few hundred microseconds, after which an idle pool goes to sleep.
-constexpr int kSpinIterations = 100000;
+// while waiting for the next job, the caller while waiting for the workers. The spin is bounded
+// in time, not iterations (a pause costs 10-140 cycles depending on the CPU), so an idle pool
+// sleeps after ~100 us and does not steal a core from other processes.
+constexpr auto kSpinTime = std::chrono::microseconds(100);
+
+// Spins until done() or the spin time has passed; returns done().
+template <typename Done>
+bool SpinUntil(Done done) {
+  const auto deadline = std::chrono::steady_clock::now() + kSpinTime;
+  for (;;) {
+    for (int i = 0; i < 64; ++i) {
+      if (done()) return true;
+      FP4LM_CPU_RELAX();
+    }
+    if (std::chrono::steady_clock::now() >= deadline) return done();
+  }
+}
 
 }  // namespace
 
@@ -64,10 +79,7 @@ void ThreadPool::ParallelFor(int64_t n, const RangeFn& fn) {
   }
   wake_.notify_all();
   RunRange(0);
-  for (int spin = 0; spin < kSpinIterations; ++spin) {
-    if (pending_.load(std::memory_order_acquire) == 0) return;
-    FP4LM_CPU_RELAX();
-  }
+  if (SpinUntil([this] { return pending_.load(std::memory_order_acquire) == 0; })) return;
   std::unique_lock<std::mutex> lock(mutex_);
   done_.wait(lock, [this] { return pending_.load(std::memory_order_acquire) == 0; });
 }
@@ -75,10 +87,7 @@ void ThreadPool::ParallelFor(int64_t n, const RangeFn& fn) {
 void ThreadPool::WorkerLoop(int thread_index) {
   uint64_t seen = 0;
   for (;;) {
-    for (int spin = 0; spin < kSpinIterations; ++spin) {
-      if (published_generation_.load(std::memory_order_acquire) != seen) break;
-      FP4LM_CPU_RELAX();
-    }
+    SpinUntil([&] { return published_generation_.load(std::memory_order_acquire) != seen; });
     {
       std::unique_lock<std::mutex> lock(mutex_);
       wake_.wait(lock, [&] { return generation_ != seen; });

@@ -21,6 +21,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -28,6 +29,12 @@
 #include "engine/options.h"
 
 namespace engine {
+namespace model {
+struct LoadedModel;
+}
+namespace tokenizer {
+class Tokenizer;
+}
 
 using TokenId = int32_t;
 
@@ -57,7 +64,9 @@ struct ModelInfo {
   std::string rope_style;     // "interleaved pairs" or "halves"
   bool tied_embeddings = false;
   int64_t parameter_count = 0;
-  std::string weight_format;  // how the engine computes: "f32"
+  std::string weight_format;  // how the engine computes: "f32" or "w4a4 (...)"
+  // W4A4 models: how they were quantized (method, formats, sink, calibration data, version).
+  std::vector<std::pair<std::string, std::string>> quantization;
   std::string tokenizer;      // "sentencepiece (tokenizer.model)", "bpe (gguf gpt2, pre=smollm)"
   TokenId bos_id = -1;
   TokenId eos_id = -1;
@@ -91,6 +100,8 @@ class Model {
  private:
   explicit Model(std::unique_ptr<Impl> impl);
   friend class Session;
+  friend const model::LoadedModel& LoadedModelOf(const Model&);
+  friend const tokenizer::Tokenizer& TokenizerOf(const Model&);
   std::unique_ptr<Impl> impl_;
 };
 

@@ -1,0 +1,18 @@
+// Access to the internals of a loaded Model for the modules above the engine (the quantizer's
+// calibration runs the FP32 model and reads its weights). Not part of the public API: apps/
+// and external programs must not include this header.
+#ifndef FP4LM_ENGINE_INTERNAL_H_
+#define FP4LM_ENGINE_INTERNAL_H_
+
+#include "engine/engine.h"
+#include "model/loaded_model.h"
+#include "tokenizer/tokenizer.h"
+
+namespace engine {
+
+const model::LoadedModel& LoadedModelOf(const Model& model);
+const tokenizer::Tokenizer& TokenizerOf(const Model& model);
+
+}  // namespace engine
+
+#endif  // FP4LM_ENGINE_INTERNAL_H_

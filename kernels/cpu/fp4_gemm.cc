@@ -1,0 +1,293 @@
+// The W4A4 GEMM driver: weight repacking, ISA dispatch, activation unpacking, threading and the
+// scalar path. The SIMD kernels are in kernels/cpu/x86/. Compiled with -ffp-contract=off
+// (kernels/CMakeLists.txt) like the reference whose epilogue it reproduces.
+#include "kernels/cpu/fp4_gemm.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "kernels/core/cpu_features.h"
+#include "kernels/core/status_macros.h"
+#include "kernels/cpu/x86/fp4_gemm_kernels.h"
+#include "kernels/ref/w4a4_ref.h"
+
+namespace engine::kernels {
+
+using fp4_gemm_internal::kBlockBytes;
+using fp4_gemm_internal::kGroupK;
+using fp4_gemm_internal::kTileRows;
+using fp4_gemm_internal::TileTask;
+
+// Reads PreparedFp4Weight's private storage for the kernels.
+struct Fp4GemmAccess {
+  static TileTask WeightTask(const PreparedFp4Weight& w) {
+    TileTask t;
+    t.blocks = w.blocks_.data();
+    t.groups = w.k_pad_ / kGroupK;
+    t.w_lut = kFp4IntTable[static_cast<int>(w.kind_)];
+    t.row_sum = w.row_sum_.data();
+    t.row_scale = w.row_scale_.data();
+    t.bias = w.has_bias_ ? w.bias_.data() : nullptr;
+    t.n = w.n_;
+    return t;
+  }
+};
+
+namespace {
+
+bool IsaSupported(Fp4GemmIsa isa, const CpuFeatures& f) {
+  switch (isa) {
+    case Fp4GemmIsa::kScalar:
+      return true;
+    case Fp4GemmIsa::kAvx2:
+      return f.avx2;
+    case Fp4GemmIsa::kAvxVnni:
+      return f.avx2 && f.avxvnni;
+    case Fp4GemmIsa::kAvx512Vnni:
+      return f.avx512f && f.avx512bw && f.avx512vnni;
+    case Fp4GemmIsa::kAuto:
+      return true;
+  }
+  return false;
+}
+
+const CpuFeatures& Features() {
+  static const CpuFeatures features = DetectCpuFeatures();  // CPUID once; immutable after
+  return features;
+}
+
+Fp4GemmIsa Resolve(Fp4GemmIsa isa) {
+  if (isa == Fp4GemmIsa::kAuto) return BestFp4GemmIsa();
+  ENGINE_CHECK(IsaSupported(isa, Features()));
+  return isa;
+}
+
+// Scalar path over the prepared layout: unpacks one tile's rows to int8, then the reference's
+// integer dot products with the biased activations (the bias is removed term by term).
+void RunTilesScalar(const TileTask& t) {
+  const int64_t k_pad = t.groups * kGroupK;
+  std::vector<int8_t> rows(static_cast<size_t>(kTileRows * k_pad));
+  for (int64_t tile = t.tile_begin; tile < t.tile_end; ++tile) {
+    const uint8_t* w = t.blocks + tile * t.groups * kBlockBytes;
+    for (int j = 0; j < kTileRows; ++j) {
+      for (int64_t g = 0; g < t.groups; ++g) {
+        for (int b = 0; b < 4; ++b) {
+          const uint8_t byte = w[g * kBlockBytes + 4 * j + b];
+          rows[j * k_pad + g * kGroupK + b] = t.w_lut[byte & 0xf];
+          rows[j * k_pad + g * kGroupK + 4 + b] = t.w_lut[byte >> 4];
+        }
+      }
+    }
+    for (int j = 0; j < kTileRows; ++j) {
+      const int64_t col = tile * kTileRows + j;
+      if (col >= t.n) break;
+      const int8_t* wj = rows.data() + j * k_pad;
+      for (int64_t i = 0; i < t.m; ++i) {
+        const uint8_t* a = t.a + i * t.a_stride;
+        int32_t acc = 0;
+        for (int64_t x = 0; x < k_pad; ++x) acc += (int32_t{a[x]} - t.a_bias) * wj[x];
+        float* y = t.y + i * t.n + col;
+        *y = W4A4Epilogue(acc, t.c, t.a_scale, t.row_scale[col],
+                          t.bias != nullptr ? t.bias + col : nullptr,
+                          t.accumulate ? y : nullptr);
+      }
+    }
+  }
+}
+
+void UnpackActivationRowScalar(const uint8_t* codes, int64_t k, int64_t k_pad, const uint8_t* lut,
+                               uint8_t pad, uint8_t* out) {
+  for (int64_t t = 0; t < k; t += 2) {
+    out[t] = lut[codes[t / 2] & 0xf];
+    out[t + 1] = lut[codes[t / 2] >> 4];
+  }
+  for (int64_t t = k; t < k_pad; ++t) out[t] = pad;
+}
+
+// 64-byte aligned view into a byte buffer grown to hold `bytes`.
+uint8_t* AlignedBuffer(std::vector<uint8_t>& buffer, int64_t bytes) {
+  const size_t need = static_cast<size_t>(bytes) + 64;
+  if (buffer.size() < need) buffer.resize(need);
+  const auto address = reinterpret_cast<uintptr_t>(buffer.data());
+  return buffer.data() + ((64 - address % 64) % 64);
+}
+
+}  // namespace
+
+const char* Fp4GemmIsaName(Fp4GemmIsa isa) {
+  switch (isa) {
+    case Fp4GemmIsa::kAuto:
+      return "auto";
+    case Fp4GemmIsa::kScalar:
+      return "scalar";
+    case Fp4GemmIsa::kAvx2:
+      return "avx2";
+    case Fp4GemmIsa::kAvxVnni:
+      return "avxvnni";
+    case Fp4GemmIsa::kAvx512Vnni:
+      return "avx512vnni";
+  }
+  return "unknown";
+}
+
+std::vector<Fp4GemmIsa> SupportedFp4GemmIsas() {
+  std::vector<Fp4GemmIsa> isas;
+  for (Fp4GemmIsa isa : {Fp4GemmIsa::kScalar, Fp4GemmIsa::kAvx2, Fp4GemmIsa::kAvxVnni,
+                         Fp4GemmIsa::kAvx512Vnni}) {
+    if (IsaSupported(isa, Features())) isas.push_back(isa);
+  }
+  return isas;
+}
+
+Fp4GemmIsa BestFp4GemmIsa() {
+  static const Fp4GemmIsa best = SupportedFp4GemmIsas().back();
+  return best;
+}
+
+int64_t PreparedFp4Weight::memory_bytes() const {
+  return static_cast<int64_t>(blocks_.size() + 4 * row_sum_.size() + 4 * row_scale_.size() +
+                              4 * bias_.size());
+}
+
+absl::StatusOr<PreparedFp4Weight> PrepareFp4Weight(const uint8_t* codes, const float* row_scale,
+                                                   const float* bias, Fp4Kind kind, int64_t n,
+                                                   int64_t k) {
+  if (codes == nullptr || row_scale == nullptr) {
+    return absl::InvalidArgumentError(
+        "PrepareFp4Weight: expected non-null codes and row_scale, found a null pointer");
+  }
+  if (!IsValidFp4Kind(kind)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "PrepareFp4Weight: expected an FP4 kind 0..2 (e2m1, e3m0, e1m2), found ",
+        static_cast<int>(kind)));
+  }
+  if (n <= 0 || k <= 0 || k % 2 != 0 || k > kFp4GemmMaxK) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "PrepareFp4Weight: expected n > 0 and an even k in [2, ", kFp4GemmMaxK,
+        "], found n=", n, " k=", k));
+  }
+  PreparedFp4Weight w;
+  w.kind_ = kind;
+  w.n_ = n;
+  w.k_ = k;
+  w.n_tiles_ = (n + kTileRows - 1) / kTileRows;
+  w.k_pad_ = (k + kGroupK - 1) / kGroupK * kGroupK;
+  w.has_bias_ = bias != nullptr;
+  const int64_t groups = w.k_pad_ / kGroupK;
+  const int64_t rows = w.n_tiles_ * kTileRows;
+  // Zero bytes are code 0 (+0) in every format: padding rows and columns contribute nothing.
+  w.blocks_.assign(static_cast<size_t>(w.n_tiles_ * groups * kBlockBytes), 0);
+  w.row_sum_.assign(static_cast<size_t>(rows), 0);
+  w.row_scale_.assign(static_cast<size_t>(rows), 0.0f);
+  w.bias_.assign(static_cast<size_t>(rows), 0.0f);
+  std::copy(row_scale, row_scale + n, w.row_scale_.begin());
+  if (bias != nullptr) std::copy(bias, bias + n, w.bias_.begin());
+  const int64_t half = k / 2;
+  for (int64_t row = 0; row < n; ++row) {
+    const uint8_t* src = codes + row * half;
+    uint8_t* tile = w.blocks_.data() + (row / kTileRows) * groups * kBlockBytes;
+    const int64_t j = row % kTileRows;
+    int32_t sum = 0;
+    for (int64_t t = 0; t < k; ++t) {
+      const uint8_t code = E2M1At(src, t);
+      sum += Fp4Int(kind, code);
+      const int64_t g = t / kGroupK, r = t % kGroupK;
+      uint8_t& byte = tile[g * kBlockBytes + 4 * j + (r % 4)];
+      byte = static_cast<uint8_t>(r < 4 ? (byte & 0xf0) | code : (byte & 0x0f) | (code << 4));
+    }
+    w.row_sum_[static_cast<size_t>(row)] = sum;
+  }
+  return w;
+}
+
+void QuantizeActivations(const float* x, int64_t m, int64_t k, Fp4Kind kind, float inv_scale,
+                         uint8_t* codes, Fp4GemmIsa isa) {
+  ENGINE_CHECK(IsValidFp4Kind(kind) && k % 2 == 0 && m >= 0);
+  isa = Resolve(isa);
+  const float* thresholds = fp4_gemm_internal::kEncodeThresholds[static_cast<int>(kind)];
+  for (int64_t i = 0; i < m; ++i) {
+    const float* xi = x + i * k;
+    uint8_t* ci = codes + i * (k / 2);
+    switch (isa) {
+      case Fp4GemmIsa::kAvx512Vnni:
+        fp4_gemm_internal::QuantizeRowAvx512(xi, k, thresholds, inv_scale, ci);
+        break;
+      case Fp4GemmIsa::kAvx2:
+      case Fp4GemmIsa::kAvxVnni:
+        fp4_gemm_internal::QuantizeRowAvx2(xi, k, thresholds, inv_scale, ci);
+        break;
+      default:
+        QuantizeActivationsRef(xi, 1, k, kind, inv_scale, ci);
+        break;
+    }
+  }
+}
+
+void Fp4Gemm(ThreadPool& pool, const Fp4GemmArgs& args) {
+  ENGINE_CHECK(args.w != nullptr && args.m >= 0 && IsValidFp4Kind(args.a_kind));
+  if (args.m == 0) return;
+  const Fp4GemmIsa isa = Resolve(args.isa);
+  const PreparedFp4Weight& w = *args.w;
+  Fp4GemmScratch local_scratch;
+  Fp4GemmScratch& scratch = args.scratch != nullptr ? *args.scratch : local_scratch;
+
+  TileTask task = Fp4GemmAccess::WeightTask(w);
+  task.m = args.m;
+  task.a_stride = w.padded_k();
+  task.a_bias = Fp4IntMax(args.a_kind);
+  task.c = W4A4IntScaleInverse(args.a_kind, w.kind());
+  task.a_scale = args.a_scale;
+  task.y = args.y;
+  task.accumulate = args.accumulate;
+
+  // Activations: Int + a_bias as unsigned bytes, one padded row per token.
+  uint8_t* a = AlignedBuffer(scratch.activations, args.m * task.a_stride);
+  task.a = a;
+  uint8_t lut[16];
+  for (int c = 0; c < 16; ++c) {
+    lut[c] = static_cast<uint8_t>(Fp4Int(args.a_kind, static_cast<uint8_t>(c)) + task.a_bias);
+  }
+  const auto pad = static_cast<uint8_t>(task.a_bias);
+  const int64_t half = w.k() / 2;
+  const bool simd_unpack = isa != Fp4GemmIsa::kScalar;
+  auto unpack_rows = [&](int, int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      if (simd_unpack) {
+        fp4_gemm_internal::UnpackActivationRowAvx2(args.a_codes + i * half, w.k(), task.a_stride,
+                                                   lut, pad, a + i * task.a_stride);
+      } else {
+        UnpackActivationRowScalar(args.a_codes + i * half, w.k(), task.a_stride, lut, pad,
+                                  a + i * task.a_stride);
+      }
+    }
+  };
+  // Unpacking is O(m k) against the GEMM's O(m n k): threads only pay off for prefill.
+  if (args.m >= 16) {
+    pool.ParallelFor(args.m, unpack_rows);
+  } else {
+    unpack_rows(0, 0, args.m);
+  }
+
+  pool.ParallelFor(w.num_tiles(), [&](int, int64_t begin, int64_t end) {
+    TileTask t = task;
+    t.tile_begin = begin;
+    t.tile_end = end;
+    switch (isa) {
+      case Fp4GemmIsa::kAvx512Vnni:
+        fp4_gemm_internal::RunTilesAvx512Vnni(t);
+        break;
+      case Fp4GemmIsa::kAvxVnni:
+        fp4_gemm_internal::RunTilesAvxVnni(t);
+        break;
+      case Fp4GemmIsa::kAvx2:
+        fp4_gemm_internal::RunTilesAvx2(t);
+        break;
+      default:
+        RunTilesScalar(t);
+        break;
+    }
+  });
+}
+
+}  // namespace engine::kernels

@@ -1,0 +1,83 @@
+// Internal interface between the W4A4 GEMM driver (kernels/cpu/fp4_gemm.cc: repacking,
+// dispatch, threading, scalar path) and its per-ISA x86 kernels. Not a public header: the layout
+// it describes is PreparedFp4Weight's (kernels/cpu/fp4_gemm.h).
+#ifndef FP4LM_KERNELS_CPU_X86_FP4_GEMM_KERNELS_H_
+#define FP4LM_KERNELS_CPU_X86_FP4_GEMM_KERNELS_H_
+
+#include <cstdint>
+#include <cstring>
+
+namespace engine::kernels::fp4_gemm_internal {
+
+inline constexpr int kTileRows = 16;    // weight rows per tile (one zmm of int32 outputs)
+inline constexpr int kGroupK = 8;       // k values per 64-byte block
+inline constexpr int kBlockBytes = 64;  // one tile x one k-group
+
+// One thread's share of a GEMM: weight tiles [tile_begin, tile_end) against all m activation
+// rows, written to y[:, 16 * tile_begin ...] (clipped to n).
+struct TileTask {
+  // Unpacked activations: a[i * a_stride + t] = Int(a_kind, code[i, t]) + a_bias, uint8;
+  // t in [k, k_pad) holds a_bias (Int 0). a_stride == k_pad.
+  const uint8_t* a = nullptr;
+  int64_t a_stride = 0;
+  int64_t m = 0;
+  int32_t a_bias = 0;  // Fp4IntMax(a_kind): makes every activation byte non-negative
+  // Prepared weight: tile t, group g at blocks + (t * groups + g) * 64.
+  const uint8_t* blocks = nullptr;
+  int64_t groups = 0;               // k_pad / 8
+  const int8_t* w_lut = nullptr;    // Int of the 16 weight codes
+  const int32_t* row_sum = nullptr; // [n_tiles * 16]
+  const float* row_scale = nullptr; // [n_tiles * 16]
+  const float* bias = nullptr;      // [n_tiles * 16] or null
+  // Epilogue (kernels/ref/w4a4_ref.h): y = ((((float)acc * c) * a_scale) * row_scale) + bias,
+  // then y_old + that when accumulating.
+  float c = 1.0f;
+  float a_scale = 1.0f;
+  float* y = nullptr;  // [m, n]
+  int64_t n = 0;
+  bool accumulate = false;
+  int64_t tile_begin = 0;
+  int64_t tile_end = 0;
+};
+
+void RunTilesAvx512Vnni(const TileTask& task);
+void RunTilesAvx2(const TileTask& task);
+void RunTilesAvxVnni(const TileTask& task);
+
+// One activation row: out[t] = lut[code t] for t < k (k even), out[t] = pad for t in [k, k_pad).
+void UnpackActivationRowAvx2(const uint8_t* codes, int64_t k, int64_t k_pad,
+                             const uint8_t* lut, uint8_t pad, uint8_t* out);
+
+// The thresholds of the encoders in kernels/core/fp4_format.h (midpoints of neighbouring
+// magnitudes), per kind: magnitude code = number of thresholds passed, where a value passes
+// threshold i when |v| > th[i] for even i and |v| >= th[i] for odd i (a tie stays on the even
+// code). Equivalent to Fp4Encode; tests/kernels/fp4_gemm_test.cc checks the vector paths.
+inline constexpr float kEncodeThresholds[3][7] = {
+    {0.25f, 0.75f, 1.25f, 1.75f, 2.5f, 3.5f, 5.0f},          // E2M1
+    {0.125f, 0.375f, 0.75f, 1.5f, 3.0f, 6.0f, 12.0f},        // E3M0
+    {0.125f, 0.375f, 0.625f, 0.875f, 1.125f, 1.375f, 1.625f}  // E1M2
+};
+
+// Scalar form of the vector encoders (for row tails): NaN -> 0x7, sign bit kept.
+inline uint8_t EncodeByThresholds(float v, const float* th) {
+  uint32_t bits;
+  std::memcpy(&bits, &v, 4);
+  if ((bits & 0x7fffffffu) > 0x7f800000u) return 0x7;
+  float a;
+  const uint32_t abs_bits = bits & 0x7fffffffu;
+  std::memcpy(&a, &abs_bits, 4);
+  int mag = 0;
+  for (int i = 0; i < 7; ++i) mag += (i % 2 == 0) ? (a > th[i]) : (a >= th[i]);
+  return static_cast<uint8_t>(((bits >> 28) & 0x8u) | static_cast<uint32_t>(mag));
+}
+
+// One row of QuantizeActivations: codes of x[0..k) (k even) with the encoder thresholds of a
+// kind: mag = sum over i of (i even ? |v| > th[i] : |v| >= th[i]), v = x * inv_scale.
+void QuantizeRowAvx512(const float* x, int64_t k, const float* thresholds, float inv_scale,
+                       uint8_t* codes);
+void QuantizeRowAvx2(const float* x, int64_t k, const float* thresholds, float inv_scale,
+                     uint8_t* codes);
+
+}  // namespace engine::kernels::fp4_gemm_internal
+
+#endif  // FP4LM_KERNELS_CPU_X86_FP4_GEMM_KERNELS_H_

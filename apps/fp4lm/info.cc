@@ -83,6 +83,7 @@ void PrintInfo(const engine::ModelInfo& m, bool list_tensors) {
   PrintRow("bos / eos", fmt::format("{} / {}", TokenText(m.bos_id), TokenText(m.eos_id)));
   PrintRow("chat template", TemplateSummary(m.chat_template));
   PrintRow("weights", m.weight_format);
+  for (const auto& [key, value] : m.quantization) PrintRow("  " + key, value);
   PrintRow("compute path", m.compute_path);
   PrintRow("cpu features", m.cpu_features);
   PrintRow("threads", fmt::format("{}", m.num_threads));

@@ -38,9 +38,12 @@ absl::Status ParseMethod(const std::string& name, q::Method* method) {
       fmt::format("--method: unknown method '{}' (known: rtn, llm-fp4, mergequant)", name));
 }
 
-// A one-line progress bar on stderr, redrawn in place.
+// A one-line progress bar on stderr, redrawn in place when its percentage changes.
 void DrawProgress(std::string_view stage, int32_t done, int32_t total) {
   constexpr int kWidth = 30;
+  const int64_t percent = total > 0 ? int64_t{100} * done / total : 100;
+  const int64_t previous = total > 0 ? int64_t{100} * (done - 1) / total : -1;
+  if (percent == previous && done != total) return;
   const int filled = total > 0 ? static_cast<int>(int64_t{kWidth} * done / total) : 0;
   fmt::print(stderr, "\r{:<18} [{}{}] {}/{}", stage, std::string(filled, '#'),
              std::string(kWidth - filled, '.'), done, total);

@@ -43,13 +43,18 @@ echo "| variant | PPL | PPL / FP32 | mean KLD | top-1 agreement % | quantize s |
 echo "|---|---|---|---|---|---|"
 echo "| FP32 | $(field "$fp32" ppl) | 1.0000 | 0 | 100 | - |"
 
+# The paper methods alone are "--no-gptq --no-rotation"; fp4lm's defaults add GPTQ and the
+# per-head value rotation. Each row changes one thing against the default llm-fp4 row.
 variants=(
   "rtn|--method rtn"
-  "llm-fp4|--method llm-fp4"
-  "llm-fp4, E2M1 only|--method llm-fp4 --e2m1-only"
-  "llm-fp4, no sink|--method llm-fp4 --no-sink"
-  "mergequant|--method mergequant"
-  "mergequant, no sink|--method mergequant --no-sink"
+  "llm-fp4 (paper: no gptq, no rotation)|--method llm-fp4 --no-gptq --no-rotation"
+  "llm-fp4 + gptq|--method llm-fp4 --no-rotation"
+  "llm-fp4 + gptq + rotation (default)|--method llm-fp4"
+  "llm-fp4 default, E2M1 only|--method llm-fp4 --e2m1-only"
+  "llm-fp4 default, no sink|--method llm-fp4 --no-sink"
+  "mergequant (paper)|--method mergequant --no-gptq --no-rotation"
+  "mergequant + gptq + rotation|--method mergequant"
+  "mergequant default, no sink|--method mergequant --no-sink"
 )
 for v in "${variants[@]}"; do
   name="${v%%|*}"

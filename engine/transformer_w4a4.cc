@@ -9,6 +9,10 @@
 namespace engine {
 namespace {
 
+// The model's format enum and the kernels' are the same numbers (kernels may not see model/).
+static_assert(static_cast<int>(Fp4Kind::kE2M1) == static_cast<int>(model::Fp4Format::kE2M1) &&
+              static_cast<int>(Fp4Kind::kE3M0) == static_cast<int>(model::Fp4Format::kE3M0) &&
+              static_cast<int>(Fp4Kind::kE1M2) == static_cast<int>(model::Fp4Format::kE1M2));
 Fp4Kind KindOf(model::Fp4Format format) { return static_cast<Fp4Kind>(format); }
 
 // codes [m, k/2] = Encode(x * (1 / scale)) in the input's format.

@@ -32,7 +32,12 @@ absl::Status CheckLinear(const Fp4Linear& w, int64_t out, int64_t in, bool bias_
                                                    "': unknown format ",
                                                    static_cast<int>(w.format)));
   }
-  if (w.out_features != out || w.in_features != in || in % 2 != 0) {
+  if (in % 2 != 0 || w.in_features % 2 != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(source, ": FP4 tensor '", name,
+                                                   "': in_features ", w.in_features,
+                                                   " is odd (two codes per byte need it even)"));
+  }
+  if (w.out_features != out || w.in_features != in) {
     return absl::InvalidArgumentError(absl::StrCat(
         source, ": FP4 tensor '", name, "': expected shape [", out, ", ", in, "], found [",
         w.out_features, ", ", w.in_features, "]"));

@@ -14,6 +14,7 @@
 #include "model/gguf_writer.h"
 #include "quantizer/format_search.h"
 #include "quantizer/fp4_quant.h"
+#include "quantizer/gptq.h"
 #include "quantizer/scale_folding.h"
 
 namespace engine::quantizer {
@@ -68,6 +69,18 @@ struct Run {
   QuantizeReport* report = nullptr;
 
   bool search() const { return o.method != Method::kRtn; }
+  bool gptq() const { return o.gptq && o.method != Method::kRtn; }
+
+  // The GPTQ Hessian of an input x [rows, k], over the rows that are not the FP sink.
+  GptqHessian Hessian(const Matrix& x, int64_t k) const {
+    if (!gptq()) return {};
+    Matrix kept;
+    kept.reserve(x.size());
+    for (int64_t r = 0; r < rows; ++r) {
+      if (!is_sink[r]) kept.insert(kept.end(), &x[r * k], &x[r * k] + k);
+    }
+    return ComputeGptqHessian(pool, kept.data(), static_cast<int64_t>(kept.size()) / k, k);
+  }
 
   // Per-channel factors for an input with statistics `stats`, consumed by `consumers`.
   std::vector<float> Factors(const ChannelStats& stats,
@@ -100,9 +113,11 @@ struct QuantizedLinear {
 };
 
 QuantizedLinear QuantizeWeight(const Run& run, const std::string& name, const Matrix& w,
-                               int64_t n, int64_t k, std::span<const float> importance) {
+                               int64_t n, int64_t k, std::span<const float> importance,
+                               const GptqHessian& hessian) {
   WeightSearchResult r =
       SearchWeightQuantization(run.pool, w.data(), n, k, run.formats, importance, run.search());
+  if (run.gptq()) GptqRequantize(run.pool, w.data(), hessian, r.quantized);
   QuantizedLinear out;
   out.dequantized = Dequantize(r.quantized);
   out.summary = absl::StrFormat("%s %s clip %.2f err %.2e", name,
@@ -167,6 +182,52 @@ model::Fp4Linear Store(model::ModelWeights& out, QuantizedMatrix q, const float*
   return l;
 }
 
+// The orthonormal Sylvester-Hadamard matrix of order n (a power of two), [n, n], symmetric.
+Matrix Hadamard(int64_t n) {
+  Matrix h(static_cast<size_t>(n * n));
+  const float norm = 1.0f / std::sqrt(static_cast<float>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t j = 0; j < n; ++j) h[i * n + j] = (__builtin_popcountll(i & j) % 2 ? -norm : norm);
+  }
+  return h;
+}
+
+// v_proj rows of every kv head: rows <- H rows (and the bias); o_proj columns of every query
+// head: columns <- columns H. att_h = sum_t p_t v_t becomes H att_h, and o_proj undoes H.
+void RotateValues(Matrix& wv, std::vector<float>* bv, Matrix& wo, const model::ModelConfig& c) {
+  const int64_t hd = c.head_dim, d = c.model_dim, qd = c.q_dim();
+  const Matrix h = Hadamard(hd);
+  Matrix block(static_cast<size_t>(hd * d));
+  for (int64_t kv = 0; kv < c.n_kv_heads; ++kv) {
+    float* rows = &wv[kv * hd * d];
+    std::fill(block.begin(), block.end(), 0.0f);
+    for (int64_t i = 0; i < hd; ++i) {
+      for (int64_t p = 0; p < hd; ++p) {
+        for (int64_t col = 0; col < d; ++col) block[i * d + col] += h[i * hd + p] * rows[p * d + col];
+      }
+    }
+    std::copy(block.begin(), block.end(), rows);
+    if (bv != nullptr && !bv->empty()) {
+      std::vector<float> b(static_cast<size_t>(hd), 0.0f);
+      for (int64_t i = 0; i < hd; ++i) {
+        for (int64_t p = 0; p < hd; ++p) b[i] += h[i * hd + p] * (*bv)[kv * hd + p];
+      }
+      std::copy(b.begin(), b.end(), bv->begin() + kv * hd);
+    }
+  }
+  std::vector<float> row(static_cast<size_t>(hd));
+  for (int64_t r = 0; r < d; ++r) {
+    for (int64_t head = 0; head < c.n_heads; ++head) {
+      float* cols = &wo[r * qd + head * hd];
+      std::fill(row.begin(), row.end(), 0.0f);
+      for (int64_t j = 0; j < hd; ++j) {
+        for (int64_t p = 0; p < hd; ++p) row[j] += cols[p] * h[p * hd + j];
+      }
+      std::copy(row.begin(), row.end(), cols);
+    }
+  }
+}
+
 // The full-precision trajectory of the sink token (position 0 attends only to itself, so its
 // keys, values and residual stream do not depend on any other token).
 struct SinkState {
@@ -189,6 +250,8 @@ absl::StatusOr<model::LoadedModel> QuantizeModel(const Model& fp_model,
     return absl::UnimplementedError("W4A4 needs even model_dim, ffn_dim and q_dim");
   }
   const bool sink = options.sink && options.method != Method::kRtn;
+  const bool rotate = options.rotate_values && options.method != Method::kRtn &&
+                      c.head_dim > 0 && (c.head_dim & (c.head_dim - 1)) == 0;
   QuantizeReport local_report;
   QuantizeReport& rep = report != nullptr ? *report : local_report;
 
@@ -269,6 +332,10 @@ absl::StatusOr<model::LoadedModel> QuantizeModel(const Model& fp_model,
 
     // ===== attention ======================================================================
     Matrix wq = Copy(lw.wq), wk = Copy(lw.wk), wv = Copy(lw.wv), wo = Copy(lw.wo);
+    std::vector<float> bv;
+    if (!lw.bv.empty()) bv.assign(lw.bv.data, lw.bv.data + kvd);
+    if (rotate) RotateValues(wv, &bv, wo, c);
+    const Matrix wv_rotated_fp = rotate ? wv : Matrix();  // before the input factors are folded
     Matrix xn(static_cast<size_t>(T * d));
     kernels::RmsNorm(x.data(), lw.attn_norm.data, xn.data(), T, d, c.norm_eps);
     ChannelStats stats = ComputeChannelStats(xn.data(), T, d, run.is_sink);
@@ -283,9 +350,10 @@ absl::StatusOr<model::LoadedModel> QuantizeModel(const Model& fp_model,
     kernels::RmsNorm(x.data(), gamma.data(), xn.data(), T, d, c.norm_eps);
     std::vector<float> importance(static_cast<size_t>(d));
     for (int64_t j = 0; j < d; ++j) importance[j] = stats.mean_square[j] / (s[j] * s[j]);
-    QuantizedLinear q_q = QuantizeWeight(run, "wq", wq, qd, d, importance);
-    QuantizedLinear q_k = QuantizeWeight(run, "wk", wk, kvd, d, importance);
-    QuantizedLinear q_v = QuantizeWeight(run, "wv", wv, kvd, d, importance);
+    GptqHessian hessian = run.Hessian(xn, d);
+    QuantizedLinear q_q = QuantizeWeight(run, "wq", wq, qd, d, importance, hessian);
+    QuantizedLinear q_k = QuantizeWeight(run, "wk", wk, kvd, d, importance, hessian);
+    QuantizedLinear q_v = QuantizeWeight(run, "wv", wv, kvd, d, importance, hessian);
     float absmax = 0.0f;
     for (int64_t j = 0; j < d; ++j) absmax = std::max(absmax, stats.absmax[j] / s[j]);
     Matrix xq;
@@ -294,12 +362,12 @@ absl::StatusOr<model::LoadedModel> QuantizeModel(const Model& fp_model,
                                   {q_q.summary, q_k.summary, q_v.summary}, &xq);
     Matrix q = Linear(pool, xq, q_q.dequantized, lw.bq.data, T, qd, d);
     Matrix k = Linear(pool, xq, q_k.dequantized, lw.bk.data, T, kvd, d);
-    Matrix v = Linear(pool, xq, q_v.dequantized, lw.bv.data, T, kvd, d);
+    Matrix v = Linear(pool, xq, q_v.dequantized, bv.empty() ? nullptr : bv.data(), T, kvd, d);
     kernels::Rope(q.data(), rope, c.n_heads, hd, pairing);
     kernels::Rope(k.data(), rope, c.n_kv_heads, hd, pairing);
 
     // The sink token in full precision (RoPE at position 0 is the identity).
-    std::vector<float> k0, v0;
+    std::vector<float> k0, v0, v0_fp;
     if (sink) {
       Matrix x0n(static_cast<size_t>(d));
       kernels::RmsNorm(sink_state.x.data(), lw.attn_norm.data, x0n.data(), 1, d, c.norm_eps);
@@ -307,6 +375,11 @@ absl::StatusOr<model::LoadedModel> QuantizeModel(const Model& fp_model,
       v0.resize(static_cast<size_t>(kvd));
       MatMulF32(pool, x0n.data(), lw.wk.data, lw.bk.data, k0.data(), 1, kvd, d);
       MatMulF32(pool, x0n.data(), lw.wv.data, lw.bv.data, v0.data(), 1, kvd, d);
+      v0_fp = v0;
+      if (rotate) {  // the cached sink values live in the rotated basis, like every other value
+        MatMulF32(pool, x0n.data(), wv_rotated_fp.data(), bv.empty() ? nullptr : bv.data(),
+                  v0.data(), 1, kvd, d);
+      }
     }
     // Causal attention within each calibration sequence.
     Matrix att(static_cast<size_t>(T * qd));
@@ -336,17 +409,13 @@ absl::StatusOr<model::LoadedModel> QuantizeModel(const Model& fp_model,
     std::vector<float> s_o = ExpandToQueryHeads(s_kv, c.n_heads, c.n_kv_heads, static_cast<int>(hd));
     // v rows / s: exact on the quantized weight (its row scales), on the bias and the sink.
     for (int64_t j = 0; j < kvd; ++j) q_v.q.row_scale[j] /= s_kv[j];
-    std::vector<float> bv;
-    if (!lw.bv.empty()) {
-      bv.assign(lw.bv.data, lw.bv.data + kvd);
-      DivideVector(bv.data(), s_kv);
-    }
+    if (!bv.empty()) DivideVector(bv.data(), s_kv);
     if (sink) DivideVector(v0.data(), s_kv);
     DivideColumns(att.data(), T, qd, s_o);
     MultiplyColumns(wo.data(), d, qd, s_o);
     for (int64_t j = 0; j < qd; ++j) importance.resize(static_cast<size_t>(qd));
     for (int64_t j = 0; j < qd; ++j) importance[j] = att_stats.mean_square[j] / (s_o[j] * s_o[j]);
-    QuantizedLinear q_o = QuantizeWeight(run, "wo", wo, d, qd, importance);
+    QuantizedLinear q_o = QuantizeWeight(run, "wo", wo, d, qd, importance, run.Hessian(att, qd));
     absmax = 0.0f;
     for (int64_t j = 0; j < qd; ++j) absmax = std::max(absmax, att_stats.absmax[j] / s_o[j]);
     ql.attn_output = QuantizeInput(run, "attn_output", l, att, qd, absmax, {{&wo, &q_o}}, {d},
@@ -360,10 +429,8 @@ absl::StatusOr<model::LoadedModel> QuantizeModel(const Model& fp_model,
       // att0: each query head sees only the sink's value (softmax over one key is 1).
       Matrix att0(static_cast<size_t>(qd)), o0(static_cast<size_t>(d));
       const int group = c.n_heads / c.n_kv_heads;
-      std::vector<float> v0_unfolded = v0;
-      for (int64_t j = 0; j < kvd; ++j) v0_unfolded[j] *= s_kv[j];
       for (int64_t h = 0; h < c.n_heads; ++h) {
-        std::memcpy(&att0[h * hd], &v0_unfolded[(h / group) * hd], sizeof(float) * hd);
+        std::memcpy(&att0[h * hd], &v0_fp[(h / group) * hd], sizeof(float) * hd);
       }
       MatMulF32(pool, att0.data(), lw.wo.data, nullptr, o0.data(), 1, d, qd);
       AddInPlace(sink_state.x, o0);
@@ -384,8 +451,9 @@ absl::StatusOr<model::LoadedModel> QuantizeModel(const Model& fp_model,
     kernels::RmsNorm(x.data(), gamma.data(), xn.data(), T, d, c.norm_eps);
     importance.resize(static_cast<size_t>(d));
     for (int64_t j = 0; j < d; ++j) importance[j] = stats.mean_square[j] / (s[j] * s[j]);
-    QuantizedLinear q_g = QuantizeWeight(run, "w_gate", wg, f, d, importance);
-    QuantizedLinear q_u = QuantizeWeight(run, "w_up", wu, f, d, importance);
+    hessian = run.Hessian(xn, d);
+    QuantizedLinear q_g = QuantizeWeight(run, "w_gate", wg, f, d, importance, hessian);
+    QuantizedLinear q_u = QuantizeWeight(run, "w_up", wu, f, d, importance, hessian);
     absmax = 0.0f;
     for (int64_t j = 0; j < d; ++j) absmax = std::max(absmax, stats.absmax[j] / s[j]);
     ql.ffn_input = QuantizeInput(run, "ffn_input", l, xn, d, absmax, {{&wg, &q_g}, {&wu, &q_u}},
@@ -403,7 +471,8 @@ absl::StatusOr<model::LoadedModel> QuantizeModel(const Model& fp_model,
     MultiplyColumns(wd.data(), d, f, s_d);
     importance.resize(static_cast<size_t>(f));
     for (int64_t j = 0; j < f; ++j) importance[j] = hidden_stats.mean_square[j] / (s_d[j] * s_d[j]);
-    QuantizedLinear q_d = QuantizeWeight(run, "w_down", wd, d, f, importance);
+    QuantizedLinear q_d =
+        QuantizeWeight(run, "w_down", wd, d, f, importance, run.Hessian(hidden, f));
     absmax = 0.0f;
     for (int64_t j = 0; j < f; ++j) absmax = std::max(absmax, hidden_stats.absmax[j] / s_d[j]);
     ql.down_input = QuantizeInput(run, "down_input", l, hidden, f, absmax, {{&wd, &q_d}}, {d},
@@ -439,6 +508,8 @@ absl::StatusOr<model::LoadedModel> QuantizeModel(const Model& fp_model,
       {"method", MethodName(options.method)},
       {"formats", options.e2m1_only || options.method == Method::kRtn ? "e2m1" : "e2m1,e3m0,e1m2"},
       {"sink", sink ? absl::StrCat("token ", sink_token, " in full precision") : "none"},
+      {"gptq", run.gptq() ? "yes" : "no"},
+      {"value_rotation", rotate ? "hadamard per head" : "none"},
       {"calibration", data.description},
       {"fp4lm_version", Version()},
   };

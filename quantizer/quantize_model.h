@@ -35,6 +35,11 @@ struct QuantizeOptions {
   Method method = Method::kLlmFp4;
   bool e2m1_only = false;  // restrict every format to E2M1 (what FP4 hardware runs)
   bool sink = true;        // keep the BOS attention sink in full precision (not with rtn)
+  bool gptq = true;        // GPTQ error compensation when rounding weights (not with rtn)
+  // Rotate each attention head's values by a Hadamard matrix (v_proj rows, o_proj columns): an
+  // exact, offline change of basis that spreads outlier channels of o_proj's input across the
+  // head before it is quantized (QuaRot's per-head V/O rotation). Needs a power-of-two head_dim.
+  bool rotate_values = true;
   float migration_alpha = 0.5f;  // MergeQuant: activation/weight balance of the step migration
   int32_t search_rows = 512;     // calibration rows the activation search evaluates
   int32_t num_threads = 0;       // 0 = all hardware threads

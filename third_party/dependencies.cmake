@@ -3,7 +3,7 @@
 # and nothing is downloaded: scripts/setup installs the packages.
 #
 #   absl::*                 libabsl-dev (20220623; see DESIGN.md "Dependency facts")
-#   fp4lm::sentencepiece    libsentencepiece-dev (pkg-config; only tokenizer/spm_tokenizer.cc sees it)
+#   fp4lm::sentencepiece    libsentencepiece-dev (pkg-config; only tokenizer/spm_processor.cc sees it)
 #   fp4lm::pcre2            libpcre2-dev: Unicode-class regexes with look-ahead for BPE
 #                           pre-tokenization (std::regex has neither \p{L} nor UTF-8)
 #   nlohmann_json::nlohmann_json  nlohmann-json3-dev: config.json, tokenizer.json, safetensors

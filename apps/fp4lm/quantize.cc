@@ -23,6 +23,8 @@ struct QuantizeCommand {
   std::string method = "llm-fp4";
   bool e2m1_only = false;
   bool no_sink = false;
+  bool no_gptq = false;
+  bool no_rotation = false;
   bool quiet = false;
   q::QuantizeOptions options;
 };
@@ -72,6 +74,8 @@ int Quantize(QuantizeCommand& cmd) {
   }
   cmd.options.e2m1_only = cmd.e2m1_only;
   cmd.options.sink = !cmd.no_sink;
+  cmd.options.gptq = !cmd.no_gptq;
+  cmd.options.rotate_values = !cmd.no_rotation;
   cmd.options.num_threads = cmd.model.num_threads;
   if (!cmd.quiet) cmd.options.progress = DrawProgress;
   absl::StatusOr<std::unique_ptr<engine::Model>> model = engine::Model::Load(cmd.model);
@@ -118,6 +122,11 @@ int RunQuantize(std::span<const std::string> args) {
                  "use only E2M1 (what FP4 hardware runs), no E3M0/E1M2 search");
   parser.AddFlag("no-sink", 0, &cmd.no_sink,
                  "quantize the BOS attention sink too instead of keeping it in full precision");
+  parser.AddFlag("no-gptq", 0, &cmd.no_gptq,
+                 "round weights to nearest instead of GPTQ's error compensation (the papers' "
+                 "plain methods)");
+  parser.AddFlag("no-rotation", 0, &cmd.no_rotation,
+                 "keep attention values in their own basis (no per-head Hadamard rotation)");
   parser.AddString("calib-file", 0, &calib.file, "FILE",
                    "calibration text (never an evaluation set); default: self-generated");
   parser.AddInt("calib-samples", 0, &calib.samples, "N", "calibration sequences").AtLeast(1);

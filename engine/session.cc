@@ -23,6 +23,10 @@ struct Session::Impl {
   std::vector<TokenId> history;   // the tokens in the KV cache, for the repetition penalty
   Sampler sampler{0};
   uint64_t sampler_seed = 0;
+  // 1 while KV position 0 holds the implicit full-precision sink of a W4A4 model (a sequence
+  // that did not start with the sink token itself); positions the API reports exclude it.
+  int32_t sink_offset = 0;
+  bool sink_prefix = true;  // SessionOptions::sink_prefix
 
   Impl(const Model::Impl& m, KvCache cache, int num_threads)
       : model(&m), kv(std::move(cache)), pool(num_threads) {}
@@ -38,7 +42,7 @@ struct Session::Impl {
                                                        config().vocab_size, ")"));
       }
     }
-    return kv.CheckRoom(static_cast<int32_t>(tokens.size()));
+    return kv.CheckRoom(static_cast<int32_t>(tokens.size()) + (NeedsImplicitSink(tokens) ? 1 : 0));
   }
 
   // Feeds tokens in chunks of kMaxBatchTokens; writes the last position's logits, or every
@@ -51,6 +55,9 @@ struct Session::Impl {
     if (UseSink(tokens)) {
       PrefillSink(all_logits);
       first = 1;
+    } else if (NeedsImplicitSink(tokens)) {
+      PrefillSink(nullptr);
+      sink_offset = 1;
     }
     for (size_t begin = first; begin < tokens.size(); begin += kMaxBatchTokens) {
       const size_t count = std::min<size_t>(kMaxBatchTokens, tokens.size() - begin);
@@ -75,6 +82,13 @@ struct Session::Impl {
   bool UseSink(std::span<const TokenId> tokens) const {
     const model::Fp4Sink& sink = model->loaded.weights.fp4.sink;
     return !sink.empty() && kv.size() == 0 && tokens[0] == sink.token;
+  }
+  // A sequence that starts with another token still gets the sink at position 0 (the fixed
+  // sink prefix): otherwise its first token becomes the attention sink, with massive
+  // activations that its static W4A4 scales clip.
+  bool NeedsImplicitSink(std::span<const TokenId> tokens) const {
+    const model::Fp4Sink& sink = model->loaded.weights.fp4.sink;
+    return sink_prefix && !sink.empty() && kv.size() == 0 && tokens[0] != sink.token;
   }
   void PrefillSink(std::vector<float>* all_logits) {
     const model::ModelConfig& c = config();
@@ -104,11 +118,15 @@ absl::StatusOr<std::unique_ptr<Session>> Session::Create(const Model& model,
         absl::StrCat("max_seq_len must be >= 0, got ", options.max_seq_len));
   }
   const int32_t capacity = options.max_seq_len > 0 ? options.max_seq_len : c.max_seq_len;
+  // One more slot for the implicit sink prefix of W4A4 models (not counted in capacity()).
+  const bool sink_slot =
+      options.sink_prefix && !model.impl_->loaded.weights.fp4.sink.empty();
   ENGINE_ASSIGN_OR_RETURN(KvCache kv, KvCache::Create(KvCacheShape{.n_layers = c.n_layers,
                                                                     .n_kv_heads = c.n_kv_heads,
                                                                     .head_dim = c.head_dim,
-                                                                    .capacity = capacity}));
+                                                                    .capacity = capacity + (sink_slot ? 1 : 0)}));
   auto impl = std::make_unique<Impl>(*model.impl_, std::move(kv), model.impl_->num_threads);
+  impl->sink_prefix = sink_slot;
   return std::unique_ptr<Session>(new Session(std::move(impl)));
 }
 
@@ -211,15 +229,19 @@ absl::Status Session::GenerateFromTokens(std::span<const TokenId> tokens,
 }
 
 std::span<const float> Session::Logits() const { return impl_->logits; }
-int32_t Session::position() const { return impl_->kv.size(); }
-int32_t Session::capacity() const { return impl_->kv.capacity(); }
+int32_t Session::position() const { return impl_->kv.size() - impl_->sink_offset; }
+int32_t Session::capacity() const {
+  return impl_->kv.capacity() - (impl_->sink_prefix ? 1 : 0);
+}
 
 absl::Status Session::Rewind(int32_t new_position) {
   if (new_position < 0 || new_position > position()) {
     return absl::FailedPreconditionError(absl::StrCat(
         "cannot rewind to position ", new_position, ": the cache holds ", position(), " tokens"));
   }
-  impl_->kv.Truncate(new_position);
+  // Rewinding to 0 drops the implicit sink too; the next sequence decides whether it needs one.
+  impl_->kv.Truncate(new_position == 0 ? 0 : new_position + impl_->sink_offset);
+  if (new_position == 0) impl_->sink_offset = 0;
   impl_->history.resize(static_cast<size_t>(new_position));
   // The logits belonged to the last fed position, which may be gone now.
   impl_->has_logits = false;

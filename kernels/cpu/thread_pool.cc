@@ -23,7 +23,9 @@ namespace {
 // sleeps after ~100 us and does not steal a core from other processes.
 constexpr auto kSpinTime = std::chrono::microseconds(100);
 
-// Spins until done() or the spin time has passed; returns done().
+// Spins until done() or the spin time has passed; returns done(). Between rounds of pauses it
+// yields, so when there are more runnable threads than cores (two test binaries side by side,
+// another program) the thread that has work gets the core instead of a spinner.
 template <typename Done>
 bool SpinUntil(Done done) {
   const auto deadline = std::chrono::steady_clock::now() + kSpinTime;
@@ -33,6 +35,7 @@ bool SpinUntil(Done done) {
       FP4LM_CPU_RELAX();
     }
     if (std::chrono::steady_clock::now() >= deadline) return done();
+    std::this_thread::yield();
   }
 }
 

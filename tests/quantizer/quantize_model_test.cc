@@ -161,6 +161,38 @@ TEST(QuantizeModelTest, SinkTakesPositionZeroFromTheFullPrecisionModel) {
   EXPECT_EQ(b->position(), 1);
 }
 
+TEST(QuantizeModelTest, SequencesWithoutTheSinkTokenGetItAsAnImplicitPrefix) {
+  std::unique_ptr<Model> fp = Load(testing::SharedPath(kStories));
+  ASSERT_NE(fp, nullptr);
+  std::unique_ptr<Model> q = Load(QuantizeToFile(*fp, SmallOptions(Method::kLlmFp4), "prefix"));
+  ASSERT_NE(q, nullptr);
+  const std::vector<TokenId> text = {403, 407, 261, 378, 432};  // no BOS in front
+  std::vector<TokenId> with_bos = {fp->info().bos_id};
+  with_bos.insert(with_bos.end(), text.begin(), text.end());
+
+  std::unique_ptr<Session> implicit = *Session::Create(*q, {.max_seq_len = 16});
+  std::unique_ptr<Session> explicit_bos = *Session::Create(*q, {.max_seq_len = 16});
+  ASSERT_OK(implicit->Prefill(text));
+  ASSERT_OK(explicit_bos->Prefill(with_bos));
+  // The sink's slot is not counted: 5 tokens fed, 5 in the cache, capacity as asked.
+  EXPECT_EQ(implicit->position(), 5);
+  EXPECT_EQ(implicit->capacity(), 16);
+  const std::span<const float> a = implicit->Logits(), b = explicit_bos->Logits();
+  EXPECT_TRUE(std::equal(a.begin(), a.end(), b.begin()));
+  // The full capacity stays usable, and rewinding to 0 drops the sink with the tokens.
+  ASSERT_OK(implicit->Prefill(std::vector<TokenId>(11, 300)));
+  EXPECT_EQ(implicit->position(), 16);
+  EXPECT_TRUE(absl::IsResourceExhausted(implicit->Prefill(std::vector<TokenId>(1, 300))));
+  ASSERT_OK(implicit->Rewind(0));
+  ASSERT_OK(implicit->Prefill(text));
+  const std::span<const float> again = implicit->Logits();
+  EXPECT_TRUE(std::equal(again.begin(), again.end(), b.begin()));
+  // Without the prefix the same text starts bare: different logits.
+  std::unique_ptr<Session> bare = *Session::Create(*q, {.max_seq_len = 16, .sink_prefix = false});
+  ASSERT_OK(bare->Prefill(text));
+  EXPECT_FALSE(std::equal(bare->Logits().begin(), bare->Logits().end(), b.begin()));
+}
+
 // Quality bounds on stories260K (the smallest model there is: 260K parameters, 64-wide, the
 // hardest to quantize). Measured with this configuration: llm-fp4 KLD 0.36, top-1 0.67; rtn KLD
 // 1.56, top-1 0.40. The bounds leave room for platform differences and catch a broken method.

@@ -15,6 +15,11 @@ struct ModelOptions {
 
 struct SessionOptions {
   int32_t max_seq_len = 0;  // KV-cache capacity in tokens; 0 = the model's context window
+  // W4A4 models that store a full-precision attention sink (the BOS token's keys and values):
+  // a sequence that does not start with that token gets it in front anyway, in an extra KV
+  // slot that position() and capacity() do not count. Off = such sequences start bare, and
+  // their first token's massive activations go through the static W4A4 scales.
+  bool sink_prefix = true;
 };
 
 struct SamplingParams {

@@ -1,7 +1,9 @@
-// Model: loading (format detection, tokenizer, info) and tokenization.
+// Model: loading (format detection, tokenizer, info) and tokenization; ChatTemplate, the public
+// face of tokenizer/chat_template.h.
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "engine/engine.h"
 #include "engine/internal.h"
 #include "engine/model_impl.h"
@@ -11,6 +13,7 @@
 #include "kernels/cpu/fp4_gemm.h"
 #include "kernels/core/status_macros.h"
 #include "model/model_loader.h"
+#include "tokenizer/chat_template.h"
 
 namespace engine {
 
@@ -126,6 +129,86 @@ absl::StatusOr<std::string> Model::Detokenize(std::span<const TokenId> tokens) c
 
 bool Model::IsEndOfGeneration(TokenId token) const {
   return impl_->tokenizer->IsEndOfGeneration(token);
+}
+
+// ---- ChatTemplate ----
+
+struct ChatTemplate::Impl {
+  const tokenizer::Tokenizer* tokenizer = nullptr;
+  tokenizer::ChatTemplate chat;
+  std::string name;
+  std::string default_system_prompt;
+  std::vector<TokenId> end_of_reply;
+};
+
+namespace {
+
+std::vector<tokenizer::ChatMessage> ToTokenizerMessages(std::span<const ChatMessage> messages) {
+  std::vector<tokenizer::ChatMessage> out;
+  out.reserve(messages.size());
+  for (const ChatMessage& m : messages) out.push_back({m.role, m.content});
+  return out;
+}
+
+}  // namespace
+
+ChatTemplate::ChatTemplate(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+ChatTemplate::~ChatTemplate() = default;
+
+std::vector<std::string> ChatTemplate::KnownNames() {
+  return tokenizer::ChatTemplate::KnownNames();
+}
+
+absl::StatusOr<std::unique_ptr<ChatTemplate>> ChatTemplate::Create(const Model& model,
+                                                                   std::string_view name) {
+  absl::StatusOr<tokenizer::ChatTemplate> chat = absl::UnknownError("unset");
+  if (name.empty()) {
+    const ModelInfo& info = model.info();
+    if (info.chat_template.empty()) {
+      return absl::NotFoundError(absl::StrCat(
+          info.path, ": the model has no chat template; name one of: ",
+          absl::StrJoin(tokenizer::ChatTemplate::KnownNames(), ", ")));
+    }
+    chat = tokenizer::ChatTemplate::FromJinja(info.chat_template);
+    if (!chat.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(info.path, ": ", chat.status().message()));
+    }
+  } else {
+    ENGINE_ASSIGN_OR_RETURN(chat, tokenizer::ChatTemplate::FromName(name));
+  }
+  auto impl = std::make_unique<Impl>(Impl{.tokenizer = &TokenizerOf(model), .chat = *chat});
+  impl->name = std::string(chat->name());
+  impl->default_system_prompt = chat->default_system_prompt();
+  const tokenizer::ChatSegment end[] = {{chat->end_of_reply(), false}};
+  ENGINE_ASSIGN_OR_RETURN(impl->end_of_reply,
+                          tokenizer::TokenizeChat(*impl->tokenizer, impl->chat, end));
+  return std::unique_ptr<ChatTemplate>(new ChatTemplate(std::move(impl)));
+}
+
+const std::string& ChatTemplate::name() const { return impl_->name; }
+const std::string& ChatTemplate::default_system_prompt() const {
+  return impl_->default_system_prompt;
+}
+std::span<const TokenId> ChatTemplate::EndOfReply() const { return impl_->end_of_reply; }
+
+absl::StatusOr<std::string> ChatTemplate::Render(std::span<const ChatMessage> messages,
+                                                 bool add_generation_prompt) const {
+  return impl_->chat.RenderText(ToTokenizerMessages(messages), add_generation_prompt);
+}
+
+absl::StatusOr<std::vector<TokenId>> ChatTemplate::Tokenize(std::span<const ChatMessage> messages,
+                                                            size_t first,
+                                                            bool add_generation_prompt) const {
+  if (first > messages.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("chat tokenization from message ", first,
+                                                   " of a conversation of ", messages.size()));
+  }
+  ENGINE_ASSIGN_OR_RETURN(const std::vector<tokenizer::RenderedMessage> rendered,
+                          impl_->chat.Render(ToTokenizerMessages(messages)));
+  const std::vector<tokenizer::ChatSegment> segments = tokenizer::ChatSegments(
+      std::span(rendered).subspan(first),
+      add_generation_prompt ? impl_->chat.generation_prompt() : std::string_view());
+  return tokenizer::TokenizeChat(*impl_->tokenizer, impl_->chat, segments);
 }
 
 }  // namespace engine

@@ -21,6 +21,7 @@ inline constexpr int kExitUsage = 2;  // bad command line (message and a hint on
 // `args` are the arguments after the subcommand name.
 int RunInfo(std::span<const std::string> args);
 int RunGenerate(std::span<const std::string> args);
+int RunChat(std::span<const std::string> args);
 int RunEval(std::span<const std::string> args);
 int RunQuantize(std::span<const std::string> args);
 

@@ -1,5 +1,5 @@
 // fp4lm: the command-line front end of libengine. Dispatches to one subcommand per file
-// (info.cc, generate.cc, eval.cc); this file only knows their names.
+// (info.cc, generate.cc, chat.cc, eval.cc, ...); this file only knows their names.
 #include <cstdio>
 #include <span>
 #include <string>
@@ -22,6 +22,7 @@ struct Command {
 constexpr Command kCommands[] = {
     {"info", RunInfo, "show a model's architecture, sizes, tensors and tokenizer"},
     {"generate", RunGenerate, "continue a prompt, streaming the text"},
+    {"chat", RunChat, "chat with an instruction-tuned model in its chat template"},
     {"quantize", RunQuantize, "quantize a model to W4A4 with the embedded calibration pass"},
     {"eval", RunEval, "perplexity on a text file; KL divergence against a reference model"},
 };

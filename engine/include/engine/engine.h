@@ -4,9 +4,18 @@
 // any threads. A Session is not thread-safe; use one per conversation (or per thread).
 // A Session must not outlive the Model it was created from.
 //
+// Lifetimes of what is returned by reference or view: Model::info() and ChatTemplate's strings
+// and EndOfReply() live as long as their object; Session::Logits() is valid until the next
+// call that changes the Session (Prefill, Step, Generate*, Rewind). Everything else is returned
+// by value.
+//
+// Linking: CMake `find_package(fp4lm)` then `target_link_libraries(app PRIVATE fp4lm::engine)`,
+// or pkg-config `fp4lm`. C++20. The headers need only Abseil's Status types.
+//
 // Errors: every fallible call returns absl::Status / absl::StatusOr. Codes used:
 //   InvalidArgument     bad options, token id out of range, malformed file contents
-//   NotFound            model or tokenizer file missing, or a tensor missing from it
+//   NotFound            model or tokenizer file missing, a tensor missing from it, or no chat
+//                       template in a model that ChatTemplate::Create is asked to use
 //   DataLoss            truncated / corrupt file
 //   Unimplemented       unsupported architecture, file version or tensor type
 //   ResourceExhausted   the prompt or generation does not fit in the context (KV cache)
@@ -102,6 +111,67 @@ class Model {
   friend class Session;
   friend const model::LoadedModel& LoadedModelOf(const Model&);
   friend const tokenizer::Tokenizer& TokenizerOf(const Model&);
+  std::unique_ptr<Impl> impl_;
+};
+
+// One message of a conversation.
+struct ChatMessage {
+  std::string role;  // "system" (first message only), "user" or "assistant"
+  std::string content;
+};
+
+// A chat format: renders a conversation the way the model was trained to see it and tokenizes
+// it. No Jinja engine: the model's template (ModelInfo::chat_template) is recognised by its
+// markers as one of the known families and rendered by code written for that family.
+//
+// Template markup goes through the vocabulary's special tokens; message text is always plain
+// text, so a message cannot inject a control token such as "<|im_end|>".
+//
+// Immutable after Create(): may be used from any thread. Must not outlive its Model.
+class ChatTemplate {
+ public:
+  // The template names Create() accepts: chatml, llama2, llama3, mistral, zephyr, gemma.
+  static std::vector<std::string> KnownNames();
+
+  // `name` empty: the model's own template. NotFound if the model has none; InvalidArgument
+  // (listing the known names) if it is not one of the known families.
+  // `name` given: that family, whatever the model says; InvalidArgument (listing the known
+  // names) if there is no such template.
+  static absl::StatusOr<std::unique_ptr<ChatTemplate>> Create(const Model& model,
+                                                              std::string_view name = {});
+  ~ChatTemplate();
+  ChatTemplate(const ChatTemplate&) = delete;
+  ChatTemplate& operator=(const ChatTemplate&) = delete;
+
+  const std::string& name() const;  // "chatml", ...
+  // The system prompt the model's template writes when a conversation has none (SmolLM2:
+  // "You are a helpful AI assistant named SmolLM, trained by Hugging Face"); "" if none.
+  const std::string& default_system_prompt() const;
+
+  // The conversation as text; with the opening of the assistant's reply when
+  // `add_generation_prompt`. InvalidArgument for a role other than system/user/assistant or a
+  // system message that is not the first.
+  absl::StatusOr<std::string> Render(std::span<const ChatMessage> messages,
+                                     bool add_generation_prompt) const;
+
+  // The tokens of messages[first, messages.size()) as they appear in the whole conversation
+  // (plus the reply's opening when `add_generation_prompt`). No BOS is added beyond what the
+  // template writes. Incremental use: a chat that has fed the tokens of messages [0, first)
+  // feeds only these. Each call tokenizes its range on its own, so text never merges into one
+  // token across `first` (in these formats turns are separated by special tokens wherever the
+  // vocabulary has them). InvalidArgument if first > messages.size(), or as Render().
+  absl::StatusOr<std::vector<TokenId>> Tokenize(std::span<const ChatMessage> messages,
+                                                size_t first, bool add_generation_prompt) const;
+
+  // The tokens that close an assistant reply (ChatML: "<|im_end|>\n"). Session::Generate stops
+  // at the end-of-generation token without feeding it: feed these after a reply so that the
+  // next turn finds the cache as if the whole conversation had been rendered. The view lives
+  // as long as this object.
+  std::span<const TokenId> EndOfReply() const;
+
+ private:
+  struct Impl;
+  explicit ChatTemplate(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
 

@@ -3,6 +3,8 @@
 // llama.cpp's CONTRIBUTING asks for; and with --tasks the zero-shot accuracy of one or several
 // models as lm-evaluation-harness measures it. The math and the loops live in perplexity.{h,cc}
 // and harness*.{h,cc}; this file parses options, reports progress and prints.
+#include <unistd.h>
+
 #include <cerrno>
 #include <chrono>
 #include <cmath>
@@ -14,7 +16,6 @@
 #include <span>
 #include <sstream>
 #include <string>
-#include <unistd.h>
 #include <utility>
 #include <vector>
 
@@ -48,6 +49,7 @@ struct EvalOptions {
   std::string json_file;
   std::string bos = "auto";
   int32_t max_length = 0;
+  bool no_sink_prefix = false;
 };
 
 int Fail(const absl::Status& status) {
@@ -79,8 +81,8 @@ std::string Duration(double seconds) {
 // Progress on stderr: a start line once, then one line rewritten in place per window.
 void ReportProgress(const EvalProgress& p, PplProtocol protocol) {
   if (p.windows_done == 0) {
-    fmt::print(stderr, "fp4lm eval: {} tokens, {} windows of {} tokens ({} protocol)\n",
-               p.n_tokens, p.windows_total, p.ctx, PplProtocolName(protocol));
+    fmt::print(stderr, "fp4lm eval: {} tokens, {} windows of {} tokens ({} protocol)\n", p.n_tokens,
+               p.windows_total, p.ctx, PplProtocolName(protocol));
     return;
   }
   const double window_tokens = static_cast<double>(p.windows_done) * p.ctx;
@@ -185,7 +187,6 @@ int Eval(const EvalOptions& o) {
   return kExitOk;
 }
 
-
 // --- Zero-shot tasks (--tasks) ---------------------------------------------------------
 
 // A progress line per task and model on stderr: bar, items/s, tokens/s, ETA. Rewritten in
@@ -206,11 +207,10 @@ class ProgressBar {
     const int filled = total > 0 ? static_cast<int>(kWidth * done / total) : kWidth;
     const double rate = seconds > 0 ? done / seconds : 0.0;
     const double eta = rate > 0 ? (total - done) / rate : NAN;
-    fmt::print(stderr, "{}{} [{}{}] {}/{} {}  {:.2f} it/s  {:.0f} tok/s  {} {}{}",
-               tty_ ? "\r" : "", label_, std::string(filled, '#'), std::string(kWidth - filled, '.'),
-               done, total, unit_, rate, seconds > 0 ? tokens / seconds : 0.0,
-               final ? "took" : "ETA", Duration(final ? seconds : eta),
-               final || !tty_ ? "\n" : "   ");
+    fmt::print(stderr, "{}{} [{}{}] {}/{} {}  {:.2f} it/s  {:.0f} tok/s  {} {}{}", tty_ ? "\r" : "",
+               label_, std::string(filled, '#'), std::string(kWidth - filled, '.'), done, total,
+               unit_, rate, seconds > 0 ? tokens / seconds : 0.0, final ? "took" : "ETA",
+               Duration(final ? seconds : eta), final || !tty_ ? "\n" : "   ");
     std::fflush(stderr);
   }
 
@@ -221,7 +221,8 @@ class ProgressBar {
   std::chrono::steady_clock::time_point last_{};
 };
 
-absl::StatusOr<std::vector<Task>> LoadTasks(const EvalOptions& o, std::vector<std::string>& skipped) {
+absl::StatusOr<std::vector<Task>> LoadTasks(const EvalOptions& o,
+                                            std::vector<std::string>& skipped) {
   absl::StatusOr<std::vector<TaskRequest>> requests = ParseTaskList(o.tasks);
   if (!requests.ok()) return requests.status();
   // "all" tolerates missing files (not every set is in ../shared); named tasks do not.
@@ -238,7 +239,8 @@ absl::StatusOr<std::vector<Task>> LoadTasks(const EvalOptions& o, std::vector<st
       absl::StatusOr<std::string> found = FindTaskFile(*r.spec, o.data_dir);
       if (!found.ok()) {
         if (all) {
-          skipped.push_back(fmt::format("{} ({})", r.spec->name, std::string(found.status().message())));
+          skipped.push_back(
+              fmt::format("{} ({})", r.spec->name, std::string(found.status().message())));
           continue;
         }
         return found.status();
@@ -267,6 +269,11 @@ int EvalTasks(const EvalOptions& o) {
   const auto start = std::chrono::steady_clock::now();
   const absl::StatusOr<BosPolicy> bos = ParseBosPolicy(o.bos);
   if (!bos.ok()) return Fail(bos.status());
+  // Fail now, not after hours of scoring, if the JSON file cannot be written.
+  if (!o.json_file.empty() && o.json_file != "-" && !std::ofstream(o.json_file)) {
+    return Fail(absl::PermissionDeniedError(
+        fmt::format("cannot write --json file '{}': {}", o.json_file, std::strerror(errno))));
+  }
   HarnessReport report;
   absl::StatusOr<std::vector<Task>> tasks = LoadTasks(o, report.skipped);
   if (!tasks.ok()) return Fail(tasks.status());
@@ -278,10 +285,16 @@ int EvalTasks(const EvalOptions& o) {
     options.path = path;
     absl::StatusOr<std::unique_ptr<engine::Model>> model = engine::Model::Load(options);
     if (!model.ok()) return Fail(model.status());
+    std::string sink;
+    for (const auto& [key, value] : (*model)->info().quantization) {
+      if (key == "sink") sink = value;
+    }
     report.models.push_back(ModelColumn{.path = path,
                                         .weight_format = (*model)->info().weight_format,
                                         .tokenizer = (*model)->info().tokenizer,
-                                        .adds_bos = AddsBos(**model, *bos)});
+                                        .adds_bos = AddsBos(**model, *bos),
+                                        .sink = sink,
+                                        .sink_prefix = !o.no_sink_prefix});
     models.push_back(*std::move(model));
   }
   report.data_dir = o.data_dir;
@@ -289,12 +302,11 @@ int EvalTasks(const EvalOptions& o) {
   report.bos = o.bos;
   report.window = o.max_length > 0 ? o.max_length : models[0]->info().max_seq_len;
 
-  const HarnessConfig config{.window = o.max_length, .bos = *bos};
+  const HarnessConfig config{.window = o.max_length, .bos = *bos, .sink_prefix = !o.no_sink_prefix};
   for (Task& task : *tasks) {
     TaskOutcome outcome;
     for (size_t m = 0; m < models.size(); ++m) {
-      const std::string label =
-          fmt::format("{} [{}/{}]", task.spec->name, m + 1, models.size());
+      const std::string label = fmt::format("{} [{}/{}]", task.spec->name, m + 1, models.size());
       if (task.spec->scoring == TaskScoring::kPerplexity) {
         // --protocol (the papers' by default); models after the first also get KL against
         // the first. --chunks, else --limit, caps the windows.
@@ -320,10 +332,9 @@ int EvalTasks(const EvalOptions& o) {
         continue;
       }
       ProgressBar bar(label, "items");
-      absl::StatusOr<TaskRun> run =
-          RunTask(*models[m], task, config, [&](const HarnessProgress& p) {
-            bar.Update(p.done, p.total, p.seconds, p.tokens_fed);
-          });
+      absl::StatusOr<TaskRun> run = RunTask(
+          *models[m], task, config,
+          [&](const HarnessProgress& p) { bar.Update(p.done, p.total, p.seconds, p.tokens_fed); });
       if (!run.ok()) return Fail(run.status());
       outcome.runs.push_back(*std::move(run));
     }
@@ -341,8 +352,8 @@ int EvalTasks(const EvalOptions& o) {
       std::ofstream out(o.json_file, std::ios::binary);
       out << json << "\n";
       if (!out) {
-        return Fail(absl::PermissionDeniedError(fmt::format(
-            "cannot write --json file '{}': {}", o.json_file, std::strerror(errno))));
+        return Fail(absl::PermissionDeniedError(
+            fmt::format("cannot write --json file '{}': {}", o.json_file, std::strerror(errno))));
       }
     }
   }
@@ -355,8 +366,7 @@ int EvalTasks(const EvalOptions& o) {
 // model is collected first. With --tasks, "--json FILE" names a file (without --tasks,
 // --json stays the flag that prints the perplexity summary as JSON). Returns the arguments
 // for the parser.
-std::vector<std::string> PreScan(std::span<const std::string> args, EvalOptions& o,
-                                 bool& harness) {
+std::vector<std::string> PreScan(std::span<const std::string> args, EvalOptions& o, bool& harness) {
   harness = false;
   for (const std::string& a : args) {
     if (a == "--") break;
@@ -430,14 +440,19 @@ int RunEval(std::span<const std::string> args) {
   parser.AddString("tasks", 0, &o.tasks, "LIST",
                    "zero-shot tasks: comma-separated names, 'all', or name=FILE");
   parser.AddString("data-dir", 0, &o.data_dir, "DIR", "where --tasks files are looked up");
-  parser.AddInt("limit", 0, &o.limit, "N",
-                "--tasks: the first N items of each task (WikiText-2: windows); 0 = all")
+  parser
+      .AddInt("limit", 0, &o.limit, "N",
+              "--tasks: the first N items of each task (WikiText-2: windows); 0 = all")
       .AtLeast(0);
   parser.AddString("bos", 0, &o.bos, "P",
                    "--tasks: BOS at the start of requests: auto (as the tokenizer prescribes, "
                    "like lm-eval), always, never");
-  parser.AddInt("max-length", 0, &o.max_length, "N",
-                "--tasks: log-likelihood window (lm-eval max_length); 0 = the model's context")
+  parser.AddFlag("no-sink-prefix", 0, &o.no_sink_prefix,
+                 "--tasks: W4A4 models with a stored attention sink get it only after a BOS, "
+                 "not in front of every request (the engine's default; WikiText-2 keeps it)");
+  parser
+      .AddInt("max-length", 0, &o.max_length, "N",
+              "--tasks: log-likelihood window (lm-eval max_length); 0 = the model's context")
       .AtLeast(0);
   parser
       .AddInt("ctx", 'c', &o.ctx, "N",
@@ -460,18 +475,21 @@ int RunEval(std::span<const std::string> args) {
   if (harness) {
     if (!o.text_file.empty()) return usage("--perplexity and --tasks are separate modes");
     if (!o.ref_model.empty()) {
-      return usage("--ref-model is for --perplexity; with --tasks give several -m (KL is "
-                   "against the first)");
+      return usage(
+          "--ref-model is for --perplexity; with --tasks give several -m (KL is "
+          "against the first)");
     }
     if (o.json && o.json_file.empty()) return usage("--json needs a FILE with --tasks");
     if (!ParsePplProtocol(o.protocol).ok()) {
-      return usage(fmt::format("--protocol: expected 'papers' or 'llamacpp', got '{}'", o.protocol));
+      return usage(
+          fmt::format("--protocol: expected 'papers' or 'llamacpp', got '{}'", o.protocol));
     }
     if (!ParseBosPolicy(o.bos).ok()) {
       return usage(fmt::format("--bos: expected 'auto', 'always' or 'never', got '{}'", o.bos));
     }
     if (!ParseTaskList(o.tasks).ok()) {
-      return usage(fmt::format("--tasks: {}", std::string(ParseTaskList(o.tasks).status().message())));
+      return usage(
+          fmt::format("--tasks: {}", std::string(ParseTaskList(o.tasks).status().message())));
     }
     return EvalTasks(o);
   }
@@ -480,8 +498,9 @@ int RunEval(std::span<const std::string> args) {
     return usage("several -m are for --tasks; for perplexity give --ref-model");
   }
   if (!ParsePplProtocol(o.protocol).ok()) {
-    fmt::print(stderr, "fp4lm eval: --protocol: expected 'papers' or 'llamacpp', got '{}'\n"
-                       "Run 'fp4lm eval --help' for usage.\n",
+    fmt::print(stderr,
+               "fp4lm eval: --protocol: expected 'papers' or 'llamacpp', got '{}'\n"
+               "Run 'fp4lm eval --help' for usage.\n",
                o.protocol);
     return kExitUsage;
   }

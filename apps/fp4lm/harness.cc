@@ -105,21 +105,22 @@ absl::StatusOr<EncodedRequest> EncodeRequest(const engine::Model& model, std::st
     out.continuation.assign(whole->begin() + n, whole->end());
   }
   if (out.continuation.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the continuation '", Abs(continuation), "' encodes to no tokens after its context"));
+    return absl::InvalidArgumentError(absl::StrCat("the continuation '", Abs(continuation),
+                                                   "' encodes to no tokens after its context"));
   }
   return out;
 }
 
 absl::StatusOr<RequestInput> MakeRequestInput(const EncodedRequest& request, int32_t window) {
-  if (window < 1) return absl::InvalidArgumentError(absl::StrCat("window must be >= 1, got ", window));
+  if (window < 1)
+    return absl::InvalidArgumentError(absl::StrCat("window must be >= 1, got ", window));
   if (request.context.empty() || request.continuation.empty()) {
     return absl::InvalidArgumentError("a request needs context and continuation tokens");
   }
   if (request.continuation.size() > static_cast<size_t>(window)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("the continuation has ", request.continuation.size(),
-                     " tokens, more than the window of ", window));
+    return absl::InvalidArgumentError(absl::StrCat("the continuation has ",
+                                                   request.continuation.size(),
+                                                   " tokens, more than the window of ", window));
   }
   RequestInput out;
   const size_t total = request.context.size() + request.continuation.size();
@@ -150,21 +151,23 @@ LoglikelihoodResult ScoreRows(std::span<const float> rows, int32_t vocab,
 }
 
 absl::StatusOr<std::unique_ptr<LoglikelihoodScorer>> LoglikelihoodScorer::Create(
-    const engine::Model& model, int32_t window, int32_t merge_rows) {
+    const engine::Model& model, const ScorerOptions& options) {
   const int32_t limit = model.info().max_seq_len;
-  if (window < 0) return absl::InvalidArgumentError(absl::StrCat("window must be >= 0, got ", window));
-  if (window == 0) window = limit;
-  if (limit > 0 && window > limit) {
-    return absl::InvalidArgumentError(absl::StrCat("window ", window,
-                                                   " exceeds the model's context window of ", limit));
+  ScorerOptions o = options;
+  if (o.window < 0)
+    return absl::InvalidArgumentError(absl::StrCat("window must be >= 0, got ", o.window));
+  if (o.window == 0) o.window = limit;
+  if (limit > 0 && o.window > limit) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("window ", o.window, " exceeds the model's context window of ", limit));
   }
-  if (window < 2) {
-    return absl::InvalidArgumentError(absl::StrCat("window ", window, " is too small to score"));
+  if (o.window < 2) {
+    return absl::InvalidArgumentError(absl::StrCat("window ", o.window, " is too small to score"));
   }
-  if (merge_rows < 0) {
-    return absl::InvalidArgumentError(absl::StrCat("merge_rows must be >= 0, got ", merge_rows));
+  if (o.merge_rows < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("merge_rows must be >= 0, got ", o.merge_rows));
   }
-  return std::unique_ptr<LoglikelihoodScorer>(new LoglikelihoodScorer(model, window, merge_rows));
+  return std::unique_ptr<LoglikelihoodScorer>(new LoglikelihoodScorer(model, o));
 }
 
 absl::Status LoglikelihoodScorer::EnsureCapacity(int32_t tokens) {
@@ -173,9 +176,9 @@ absl::Status LoglikelihoodScorer::EnsureCapacity(int32_t tokens) {
   // question would cost memory and nothing else.
   int32_t capacity = 256;
   while (capacity < tokens) capacity *= 2;
-  capacity = std::min(capacity, window_);
-  absl::StatusOr<std::unique_ptr<engine::Session>> session =
-      engine::Session::Create(model_, engine::SessionOptions{.max_seq_len = capacity});
+  capacity = std::min(capacity, options_.window);
+  absl::StatusOr<std::unique_ptr<engine::Session>> session = engine::Session::Create(
+      model_, engine::SessionOptions{.max_seq_len = capacity, .sink_prefix = options_.sink_prefix});
   if (!session.ok()) return session.status();
   session_ = *std::move(session);
   cached_.clear();
@@ -183,7 +186,7 @@ absl::Status LoglikelihoodScorer::EnsureCapacity(int32_t tokens) {
 }
 
 absl::StatusOr<LoglikelihoodResult> LoglikelihoodScorer::Score(const EncodedRequest& request) {
-  absl::StatusOr<RequestInput> in = MakeRequestInput(request, window_);
+  absl::StatusOr<RequestInput> in = MakeRequestInput(request, options_.window);
   if (!in.ok()) return in.status();
   const std::vector<engine::TokenId>& input = in->input;
   const int32_t length = static_cast<int32_t>(input.size());
@@ -203,7 +206,7 @@ absl::StatusOr<LoglikelihoodResult> LoglikelihoodScorer::Score(const EncodedRequ
   // head costs a fraction of a token per row. A short unscored stretch therefore rides along
   // in the scored call, a long one (a BoolQ passage) gets its own call without logits.
   int32_t first_fed = first_row;
-  if (first_row - keep <= merge_rows_) {
+  if (first_row - keep <= options_.merge_rows) {
     first_fed = keep;
   } else if (absl::Status s = session_->Prefill(tokens.subspan(keep, first_row - keep)); !s.ok()) {
     cached_.assign(input.begin(), input.begin() + session_->position());
@@ -303,8 +306,8 @@ absl::StatusOr<TaskRun> RunTask(const engine::Model& model, const Task& task,
   if (task.spec == nullptr || task.spec->scoring == TaskScoring::kPerplexity) {
     return absl::InvalidArgumentError("RunTask scores multiple-choice and LAMBADA-style tasks");
   }
-  absl::StatusOr<std::unique_ptr<LoglikelihoodScorer>> scorer =
-      LoglikelihoodScorer::Create(model, config.window);
+  absl::StatusOr<std::unique_ptr<LoglikelihoodScorer>> scorer = LoglikelihoodScorer::Create(
+      model, ScorerOptions{.window = config.window, .sink_prefix = config.sink_prefix});
   if (!scorer.ok()) return scorer.status();
   TaskRun run;
   run.items.reserve(task.items.size());
@@ -325,7 +328,8 @@ absl::StatusOr<TaskRun> RunTask(const engine::Model& model, const Task& task,
       absl::StatusOr<LoglikelihoodResult> scored = (*scorer)->Score(*encoded);
       if (!scored.ok()) return where(scored.status());
       if (!std::isfinite(scored->logprob)) {
-        return where(absl::InternalError("the log-likelihood is not finite; the logits hold NaN or Inf"));
+        return where(
+            absl::InternalError("the log-likelihood is not finite; the logits hold NaN or Inf"));
       }
       if (scored->truncated) ++run.truncated;
       result.choices.push_back(*scored);
@@ -347,8 +351,7 @@ absl::StatusOr<TaskRun> RunTask(const engine::Model& model, const Task& task,
 std::span<const AverageSpec> PaperAverages() { return kAverages; }
 
 double AverageMetric(const AverageSpec& average, const TaskMetrics& metrics) {
-  return average.prefer_acc_norm && metrics.has_acc_norm ? metrics.acc_norm.mean
-                                                         : metrics.acc.mean;
+  return average.prefer_acc_norm && metrics.has_acc_norm ? metrics.acc_norm.mean : metrics.acc.mean;
 }
 
 }  // namespace fp4lm

@@ -62,36 +62,41 @@ struct RequestInput {
 };
 absl::StatusOr<RequestInput> MakeRequestInput(const EncodedRequest& request, int32_t window);
 
+// A forward call has a fixed cost (every weight is read once) worth several tokens, while the
+// output head costs a fraction of a token per row. Up to this many unscored rows are therefore
+// fed in the same call as the scored ones (their logits computed and dropped); a longer
+// stretch (a BoolQ passage) gets a call of its own without logits. Measured on SmolLM2-135M,
+// FP32 on the CPU: ~45 ms per call, ~7 ms per token with logits, ~1.5 ms of it the output head.
+inline constexpr int32_t kDefaultMergeRows = 24;
+
+struct ScorerOptions {
+  int32_t window = 0;  // 0 = the model's context window (lm-eval's max_length)
+  int32_t merge_rows = kDefaultMergeRows;
+  // SessionOptions::sink_prefix: W4A4 models that store a full-precision attention sink get it
+  // in front of every request that does not start with it (the engine's default).
+  bool sink_prefix = true;
+};
+
 // Scores requests on one Session. Consecutive requests share the KV cache of their common
 // token prefix: the cache is rewound to min(common prefix, first scored row) and only the rest
 // is fed, so the context of a multiple-choice item is prefilled once and each choice costs its
 // own tokens plus one.
 class LoglikelihoodScorer {
  public:
-  // A forward call has a fixed cost (every weight is read once) worth several tokens, while
-  // the output head costs a fraction of a token per row. Up to this many unscored rows are
-  // therefore fed in the same call as the scored ones (their logits computed and dropped); a
-  // longer stretch (a BoolQ passage) gets a call of its own without logits. Measured on
-  // SmolLM2-135M, FP32 on the CPU: ~45 ms per call, ~7 ms per token with logits, ~1.5 ms of
-  // it the output head.
-  static constexpr int32_t kDefaultMergeRows = 24;
-
-  // `window` 0 = the model's context window (lm-eval's max_length).
   static absl::StatusOr<std::unique_ptr<LoglikelihoodScorer>> Create(
-      const engine::Model& model, int32_t window = 0, int32_t merge_rows = kDefaultMergeRows);
+      const engine::Model& model, const ScorerOptions& options = {});
   absl::StatusOr<LoglikelihoodResult> Score(const EncodedRequest& request);
 
-  int32_t window() const { return window_; }
+  int32_t window() const { return options_.window; }
   int64_t tokens_fed() const { return tokens_fed_; }
 
  private:
-  LoglikelihoodScorer(const engine::Model& model, int32_t window, int32_t merge_rows)
-      : model_(model), window_(window), merge_rows_(merge_rows) {}
+  LoglikelihoodScorer(const engine::Model& model, const ScorerOptions& options)
+      : model_(model), options_(options) {}
   absl::Status EnsureCapacity(int32_t tokens);
 
   const engine::Model& model_;
-  int32_t window_ = 0;
-  int32_t merge_rows_ = kDefaultMergeRows;
+  ScorerOptions options_;  // window resolved
   std::unique_ptr<engine::Session> session_;
   std::vector<engine::TokenId> cached_;  // the tokens in the session's KV cache
   std::vector<float> logits_;
@@ -99,7 +104,7 @@ class LoglikelihoodScorer {
 };
 
 // The same score from one plain forward pass of the whole input from an empty cache (no
-// branching); the reference the branching test compares against.
+// branching); the reference the branching test compares against. `window` must be resolved.
 absl::StatusOr<LoglikelihoodResult> ScoreFullSequence(engine::Session& session,
                                                       const EncodedRequest& request,
                                                       int32_t window);
@@ -129,7 +134,7 @@ MeanStderr MeanWithStderr(std::span<const double> values);
 struct TaskMetrics {
   int64_t n = 0;
   MeanStderr acc;
-  MeanStderr acc_norm;      // kMultipleChoice tasks with has_acc_norm
+  MeanStderr acc_norm;  // kMultipleChoice tasks with has_acc_norm
   bool has_acc_norm = false;
   // kGreedyContinuation: exp(-mean log-likelihood); stderr by the delta method (lm-eval
   // bootstraps it instead).
@@ -151,6 +156,7 @@ using HarnessProgressFn = std::function<void(const HarnessProgress&)>;
 struct HarnessConfig {
   int32_t window = 0;  // 0 = the model's context window
   BosPolicy bos = BosPolicy::kTokenizer;
+  bool sink_prefix = true;  // ScorerOptions::sink_prefix
 };
 
 struct TaskRun {

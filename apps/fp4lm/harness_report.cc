@@ -148,13 +148,19 @@ std::string FormatMarkdown(const HarnessReport& r) {
   std::string out = "## fp4lm eval: zero-shot accuracy (lm-evaluation-harness protocol)\n\n";
   for (size_t m = 0; m < r.models.size(); ++m) {
     const ModelColumn& c = r.models[m];
+    std::string sink;
+    if (!c.sink.empty() && c.sink != "none") {
+      sink = absl::StrCat("; attention sink ", c.sink,
+                          c.sink_prefix ? ", put in front of every request" : ", only after BOS");
+    }
     out += absl::StrCat("- ", Label(m), " ", c.path, ": ", c.weight_format, "; requests ",
-                        c.adds_bos ? "start with BOS" : "without BOS", "\n");
+                        c.adds_bos ? "start with BOS" : "without BOS", sink, "\n");
   }
-  out += absl::StrCat("- items: ", r.limit > 0 ? absl::StrCat("the first ", r.limit, " of each task")
-                                              : std::string("all"),
-                      "; BOS policy ", r.bos, "; log-likelihood window ", r.window,
-                      " tokens (left-truncated beyond)\n");
+  out += absl::StrCat(
+      "- items: ",
+      r.limit > 0 ? absl::StrCat("the first ", r.limit, " of each task") : std::string("all"),
+      "; BOS policy ", r.bos, "; log-likelihood window ", r.window,
+      " tokens (left-truncated beyond)\n");
   for (const TaskOutcome& t : r.tasks) {
     const std::string count = t.task.spec->scoring == TaskScoring::kPerplexity
                                   ? std::string("text")
@@ -188,9 +194,9 @@ std::string FormatMarkdown(const HarnessReport& r) {
                            ? Cell{absl::StrFormat("%.2f", e.top1_agreement), e.top1_agreement}
                            : Cell{"—", 100.0});
       }
-      MetricRow(out, r, display, absl::StrCat("ppl (", PplProtocolName(first.protocol), ", ctx ",
-                                              first.ctx, ")"),
-                n, ppl, "%+.3f");
+      MetricRow(out, r, display,
+                absl::StrCat("ppl (", PplProtocolName(first.protocol), ", ctx ", first.ctx, ")"), n,
+                ppl, "%+.3f");
       if (r.models.size() > 1) {
         MetricRow(out, r, display, absl::StrCat("KL vs ", Label(0), " (nats/tok)"), n, kld,
                   "%+.5f");
@@ -209,14 +215,15 @@ std::string FormatMarkdown(const HarnessReport& r) {
                      run.metrics.ppl});
     }
     MetricRow(out, r, display, "acc", n, acc, "%+.2f");
-    if (t.runs[0].metrics.has_acc_norm) MetricRow(out, r, display, "acc_norm", n, acc_norm, "%+.2f");
+    if (t.runs[0].metrics.has_acc_norm)
+      MetricRow(out, r, display, "acc_norm", n, acc_norm, "%+.2f");
     if (t.runs[0].metrics.has_ppl) MetricRow(out, r, display, "ppl", n, ppl, "%+.3f");
   }
 
   for (const AverageSpec& avg : PaperAverages()) {
-    out += absl::StrCat("\n### ", Abs(avg.name), " (",
-                        avg.prefer_acc_norm ? "acc_norm where defined, else acc" : "acc",
-                        ", %)\n\n");
+    out +=
+        absl::StrCat("\n### ", Abs(avg.name), " (",
+                     avg.prefer_acc_norm ? "acc_norm where defined, else acc" : "acc", ", %)\n\n");
     AverageTable(out, r, avg);
   }
 
@@ -244,10 +251,9 @@ std::string FormatMarkdown(const HarnessReport& r) {
           continue;
         }
         const TaskRun& run = t.runs[m];
-        row.push_back(absl::StrFormat(
-            "%s (%.1f items/s, %.0f tok/s)", Duration(run.seconds),
-            run.seconds > 0 ? run.items.size() / run.seconds : 0.0,
-            run.seconds > 0 ? run.tokens_fed / run.seconds : 0.0));
+        row.push_back(absl::StrFormat("%s (%.1f items/s, %.0f tok/s)", Duration(run.seconds),
+                                      run.seconds > 0 ? run.items.size() / run.seconds : 0.0,
+                                      run.seconds > 0 ? run.tokens_fed / run.seconds : 0.0));
       }
     }
     out += Row(row);
@@ -264,7 +270,9 @@ std::string FormatJson(const HarnessReport& r) {
     models.push_back(OJson{{"path", c.path},
                            {"weight_format", c.weight_format},
                            {"tokenizer", c.tokenizer},
-                           {"adds_bos", c.adds_bos}});
+                           {"adds_bos", c.adds_bos},
+                           {"sink", c.sink},
+                           {"sink_prefix", c.sink_prefix}});
   }
   out["models"] = models;
   out["data_dir"] = r.data_dir;
@@ -280,16 +288,17 @@ std::string FormatJson(const HarnessReport& r) {
     if (t.task.spec->scoring == TaskScoring::kPerplexity) {
       OJson per_model = OJson::array();
       for (const EvalResult& e : t.perplexity) {
-        per_model.push_back(OJson{{"protocol", PplProtocolName(e.protocol)},
-                                  {"ctx", e.ctx},
-                                  {"windows", e.windows},
-                                  {"scored_tokens", e.scored_tokens},
-                                  {"perplexity", Number(e.ppl)},
-                                  {"perplexity_stderr", Number(e.ppl_stderr)},
-                                  {"kld_mean_vs_first", e.has_reference ? Number(e.kld_mean) : OJson(nullptr)},
-                                  {"top1_agreement_vs_first",
-                                   e.has_reference ? Number(e.top1_agreement) : OJson(nullptr)},
-                                  {"seconds", e.seconds}});
+        per_model.push_back(
+            OJson{{"protocol", PplProtocolName(e.protocol)},
+                  {"ctx", e.ctx},
+                  {"windows", e.windows},
+                  {"scored_tokens", e.scored_tokens},
+                  {"perplexity", Number(e.ppl)},
+                  {"perplexity_stderr", Number(e.ppl_stderr)},
+                  {"kld_mean_vs_first", e.has_reference ? Number(e.kld_mean) : OJson(nullptr)},
+                  {"top1_agreement_vs_first",
+                   e.has_reference ? Number(e.top1_agreement) : OJson(nullptr)},
+                  {"seconds", e.seconds}});
       }
       task["metrics"] = per_model;
       tasks.push_back(task);

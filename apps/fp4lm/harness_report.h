@@ -20,13 +20,17 @@ struct ModelColumn {
   std::string weight_format;  // ModelInfo::weight_format
   std::string tokenizer;      // ModelInfo::tokenizer
   bool adds_bos = false;      // the requests start with BOS (under the BOS policy in use)
+  // W4A4 only: the stored attention sink ("token 1 in full precision") and whether sessions
+  // put it in front of requests that do not start with it; "" for none.
+  std::string sink;
+  bool sink_prefix = false;
 };
 
 // One task evaluated on every model (runs or perplexity, by the task's scoring).
 struct TaskOutcome {
   Task task;
-  std::vector<TaskRun> runs;                        // per model, for item tasks
-  std::vector<EvalResult> perplexity;               // per model, for WikiText-2
+  std::vector<TaskRun> runs;           // per model, for item tasks
+  std::vector<EvalResult> perplexity;  // per model, for WikiText-2
 };
 
 struct HarnessReport {
@@ -34,9 +38,9 @@ struct HarnessReport {
   std::vector<TaskOutcome> tasks;
   std::vector<std::string> skipped;  // "arc_challenge (no file: looked for ...)"
   std::string data_dir;
-  int64_t limit = 0;                 // 0 = all items
-  std::string bos;                   // "auto" / "always" / "never"
-  int32_t window = 0;                // the log-likelihood window (lm-eval max_length)
+  int64_t limit = 0;   // 0 = all items
+  std::string bos;     // "auto" / "always" / "never"
+  int32_t window = 0;  // the log-likelihood window (lm-eval max_length)
   double total_seconds = 0.0;
 };
 

@@ -74,7 +74,8 @@ absl::StatusOr<std::string> ReadWholeFile(const std::string& path, std::string_v
   }
   std::ostringstream buffer;
   buffer << in.rdbuf();
-  if (in.bad()) return absl::DataLossError(absl::StrCat("error reading ", Abs(what), " '", path, "'"));
+  if (in.bad())
+    return absl::DataLossError(absl::StrCat("error reading ", Abs(what), " '", path, "'"));
   return buffer.str();
 }
 
@@ -109,8 +110,8 @@ uint32_t DecodeAt(std::string_view text, size_t i, size_t* len) {
 // Python's str.isspace() (the characters str.strip() removes).
 bool IsPyWhitespace(uint32_t c) {
   return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 ||
-         c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 ||
-         c == 0x202F || c == 0x205F || c == 0x3000;
+         c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F ||
+         c == 0x205F || c == 0x3000;
 }
 
 std::string ReplaceAll(std::string_view text, std::string_view from, std::string_view to) {
@@ -142,7 +143,8 @@ std::string Capitalize(std::string_view text) {
 // "Question: {q}\nAnswer:" from a query that may already carry either part (the MosaicML
 // files store "Question: ..." or "Question: ...\n" without "Answer:").
 std::string QuestionAnswerContext(std::string_view query) {
-  std::string out = StartsWith(query, "Question:") ? Str(query) : absl::StrCat("Question: ", Abs(query));
+  std::string out =
+      StartsWith(query, "Question:") ? Str(query) : absl::StrCat("Question: ", Abs(query));
   if (EndsWith(out, "Answer:")) return out;
   if (!EndsWith(out, "\n")) out += "\n";
   return out + "Answer:";
@@ -158,8 +160,7 @@ class Record {
   bool Has(const char* key) const { return json_.contains(key); }
 
   absl::Status Error(std::string_view message) const {
-    return absl::InvalidArgumentError(
-        absl::StrCat(file_, ":", line_, ": ", Abs(message)));
+    return absl::InvalidArgumentError(absl::StrCat(file_, ":", line_, ": ", Abs(message)));
   }
 
   absl::StatusOr<std::string> String(const char* key) const {
@@ -178,7 +179,8 @@ class Record {
 
   absl::StatusOr<std::vector<std::string>> StringsOf(const Json& v, std::string_view key) const {
     if (!v.is_array() || v.empty()) {
-      return Error(absl::StrCat("field '", Abs(key), "': expected a non-empty array of strings, found ",
+      return Error(absl::StrCat("field '", Abs(key),
+                                "': expected a non-empty array of strings, found ",
                                 v.is_array() ? "an empty array" : v.type_name()));
     }
     std::vector<std::string> out;
@@ -203,9 +205,9 @@ class Record {
         return std::stoll(s);
       }
     }
-    return Error(absl::StrCat("field '", key, "': expected an integer, found ",
-                              v.is_string() ? absl::StrCat("'", v.get<std::string>(), "'")
-                                            : std::string(v.type_name())));
+    return Error(absl::StrCat(
+        "field '", key, "': expected an integer, found ",
+        v.is_string() ? absl::StrCat("'", v.get<std::string>(), "'") : std::string(v.type_name())));
   }
 
   const Json& json() const { return json_; }
@@ -252,8 +254,8 @@ absl::StatusOr<std::pair<std::vector<std::string>, int64_t>> LabelledChoices(con
   const std::string k = Str(PyStrip(*key));
   const auto it = std::find(labels->begin(), labels->end(), k);
   if (it == labels->end() || labels->size() != text->size()) {
-    return r.Error(absl::StrCat("answerKey '", k, "' is not one of the ", labels->size(),
-                                " choice labels"));
+    return r.Error(
+        absl::StrCat("answerKey '", k, "' is not one of the ", labels->size(), " choice labels"));
   }
   return std::make_pair(*std::move(text), static_cast<int64_t>(it - labels->begin()));
 }
@@ -277,7 +279,8 @@ struct Parsed {
   std::string schema;
 };
 
-using ParseFn = std::function<Parsed(const Record&, int64_t index, std::span<const int64_t> labels)>;
+using ParseFn =
+    std::function<Parsed(const Record&, int64_t index, std::span<const int64_t> labels)>;
 
 Parsed ParsePiqa(const Record& r, int64_t index, std::span<const int64_t> labels) {
   if (r.Has("goal")) {
@@ -301,9 +304,9 @@ Parsed ParsePiqa(const Record& r, int64_t index, std::span<const int64_t> labels
               schema};
     }
     // lm-eval: "Question: {{goal}}\nAnswer:", choices [sol1, sol2] unstripped.
-    return {SharedContextItem(r, absl::StrCat("Question: ", *goal, "\nAnswer:"),
-                              {*sol1, *sol2}, gold),
-            schema};
+    return {
+        SharedContextItem(r, absl::StrCat("Question: ", *goal, "\nAnswer:"), {*sol1, *sol2}, gold),
+        schema};
   }
   const std::string schema = "{query, choices, gold} (MosaicML; choices whitespace-stripped)";
   absl::StatusOr<std::string> query = r.String("query");
@@ -329,8 +332,7 @@ Parsed ParseHellaswag(const Record& r, int64_t, std::span<const int64_t>) {
     if (!ctx_a.ok()) return {ctx_a.status(), schema};
     if (!ctx_b.ok()) return {ctx_b.status(), schema};
     // lm-eval's process_docs: preprocess(activity_label + ": " + ctx_a + " " + ctx_b.capitalize()).
-    context = HellaswagPreprocess(
-        absl::StrCat(*activity, ": ", *ctx_a, " ", Capitalize(*ctx_b)));
+    context = HellaswagPreprocess(absl::StrCat(*activity, ": ", *ctx_a, " ", Capitalize(*ctx_b)));
   } else {
     schema = "{query, endings, label} (query preprocessed, endings raw)";
     absl::StatusOr<std::string> query = r.String("query");
@@ -354,8 +356,8 @@ Parsed ParseArc(const Record& r, int64_t, std::span<const int64_t>) {
     if (!question.ok()) return {question.status(), schema};
     auto choices = LabelledChoices(r);
     if (!choices.ok()) return {choices.status(), schema};
-    return {SharedContextItem(r, absl::StrCat("Question: ", *question, "\nAnswer:"),
-                              choices->first, choices->second),
+    return {SharedContextItem(r, absl::StrCat("Question: ", *question, "\nAnswer:"), choices->first,
+                              choices->second),
             schema};
   }
   const std::string schema = "{query, choices, gold}";
@@ -474,8 +476,8 @@ Parsed ParseLambada(const Record& r, int64_t, std::span<const int64_t>) {
   TaskItem item;
   // A file that keeps the separating space on either side gives the same request after
   // _encode_pair moves trailing context whitespace into the continuation.
-  const bool spaced = PyStrip(word.substr(0, 1)).empty() ||
-                      PyStrip(context.substr(context.size() - 1)).empty();
+  const bool spaced =
+      PyStrip(word.substr(0, 1)).empty() || PyStrip(context.substr(context.size() - 1)).empty();
   item.requests.push_back(Request{context, spaced ? word : absl::StrCat(Abs(kDelimiter), word)});
   item.choices.push_back(word);
   return {std::move(item), schema};
@@ -588,8 +590,8 @@ absl::StatusOr<std::vector<TaskRequest>> ParseTaskList(std::string_view list) {
     if (spec == nullptr) {
       std::vector<std::string> names = {"all"};
       for (const TaskSpec& t : kTasks) names.push_back(Str(t.name));
-      return absl::InvalidArgumentError(absl::StrCat("unknown task '", Abs(name),
-                                                     "'; known tasks: ", absl::StrJoin(names, ", ")));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "unknown task '", Abs(name), "'; known tasks: ", absl::StrJoin(names, ", ")));
     }
     if (eq != std::string_view::npos && file.empty()) {
       return absl::InvalidArgumentError(absl::StrCat("task '", Abs(name), "=': the file is empty"));
@@ -608,13 +610,12 @@ absl::StatusOr<std::string> FindTaskFile(const TaskSpec& spec, const std::string
   for (const std::string& path : tried) {
     if (FileExists(path)) return path;
   }
-  return absl::NotFoundError(absl::StrCat("no file for task '", Abs(spec.name),
-                                          "'; looked for ", absl::StrJoin(tried, ", ")));
+  return absl::NotFoundError(absl::StrCat("no file for task '", Abs(spec.name), "'; looked for ",
+                                          absl::StrJoin(tried, ", ")));
 }
 
 absl::StatusOr<Task> ParseTask(const TaskSpec& spec, const std::string& file,
-                               std::string_view contents, std::string_view labels,
-                               int64_t limit) {
+                               std::string_view contents, std::string_view labels, int64_t limit) {
   Task task;
   task.spec = &spec;
   task.file = file;

@@ -31,7 +31,7 @@ struct TaskSpec {
   std::string_view name;     // "piqa", as lm-eval names the task
   std::string_view display;  // "PIQA", for tables
   TaskScoring scoring;
-  bool has_acc_norm;         // lm-eval's task YAML lists acc_norm
+  bool has_acc_norm;  // lm-eval's task YAML lists acc_norm
   // Files looked for under --data-dir, in order: "piqa/valid.jsonl", ...
   std::span<const std::string_view> candidates;
 };
@@ -55,15 +55,15 @@ struct TaskItem {
   // lm-eval's doc_to_choice: acc_norm divides by their lengths in characters (code points).
   // For WinoGrande these are the two contexts, as in lm-eval (acc_norm is not reported there).
   std::vector<std::string> choices;
-  int32_t gold = 0;               // index into requests
+  int32_t gold = 0;  // index into requests
 };
 
 struct Task {
   const TaskSpec* spec = nullptr;
   std::string file;
-  std::string schema;             // which schema was read, e.g. "{goal, sol1, sol2} + labels"
-  std::vector<TaskItem> items;    // empty for kPerplexity
-  std::string text;               // kPerplexity: the text to score
+  std::string schema;           // which schema was read, e.g. "{goal, sol1, sol2} + labels"
+  std::vector<TaskItem> items;  // empty for kPerplexity
+  std::string text;             // kPerplexity: the text to score
 };
 
 // A task and the file to read it from: `name` or `name=FILE` of the --tasks list.

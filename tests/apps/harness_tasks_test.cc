@@ -105,7 +105,8 @@ TEST(TaskLoaderTest, PiqaOriginalWithLabelsFile) {
   // The solutions are not stripped (lm-eval reads them raw).
   EXPECT_THAT(Continuations(t.items[0]),
               ElementsAre(" Give the cat a warm hug.", " Give the cat a cold bath. "));
-  EXPECT_THAT(t.items[0].choices, ElementsAre("Give the cat a warm hug.", "Give the cat a cold bath. "));
+  EXPECT_THAT(t.items[0].choices,
+              ElementsAre("Give the cat a warm hug.", "Give the cat a cold bath. "));
   EXPECT_EQ(t.items[0].gold, 0);
   EXPECT_EQ(t.items[2].gold, 1);
   EXPECT_EQ(t.items[2].doc, 2);
@@ -119,8 +120,8 @@ TEST(TaskLoaderTest, LimitKeepsTheFirstItems) {
 }
 
 TEST(TaskLoaderTest, PiqaMosaicSchemaGetsTheAnswerPrompt) {
-  const std::string jsonl =
-      R"({"query": "Question: dresser\n", "choices": ["a", "b"], "gold": 1})" "\n";
+  const std::string jsonl = R"({"query": "Question: dresser\n", "choices": ["a", "b"], "gold": 1})"
+                            "\n";
   absl::StatusOr<Task> t = ParseTask(*FindTask("piqa"), "m.jsonl", jsonl, "");
   ASSERT_TRUE(t.ok()) << t.status();
   EXPECT_EQ(t->items[0].requests[0].context, "Question: dresser\nAnswer:");
@@ -134,8 +135,9 @@ TEST(TaskLoaderTest, HellaswagEndingsArePreprocessed) {
   EXPECT_THAT(Continuations(t.items[0]),
               ElementsAre(" play with a big red ball.", " sing. a song to the sky.",
                           " eat the slide.", " run home to mom."));
-  EXPECT_THAT(t.items[0].choices, ElementsAre("play with a big red ball.", "sing. a song to the sky.",
-                                              "eat the slide.", "run home to mom."));
+  EXPECT_THAT(t.items[0].choices,
+              ElementsAre("play with a big red ball.", "sing. a song to the sky.", "eat the slide.",
+                          "run home to mom."));
   EXPECT_EQ(t.items[1].gold, 3);
 }
 
@@ -233,12 +235,13 @@ TEST(TaskLoaderTest, ErrorsNameTheFileLineAndField) {
     const char* file;
     const char* expected;
   };
-  for (const Case& c : {Case{"bad/not_json.jsonl", "not_json.jsonl:2: expected one JSON object"},
-                        Case{"bad/gold_out_of_range.jsonl", ":1: gold label 2 is outside the 2 choices"},
-                        Case{"bad/missing_field.jsonl", ":1: missing field 'choices'"},
-                        Case{"bad/wrong_type.jsonl", "field 'choices': expected a non-empty array"},
-                        Case{"bad/mixed_schema.jsonl", ":2: record schema"},
-                        Case{"bad/empty.jsonl", "no records"}}) {
+  for (const Case& c :
+       {Case{"bad/not_json.jsonl", "not_json.jsonl:2: expected one JSON object"},
+        Case{"bad/gold_out_of_range.jsonl", ":1: gold label 2 is outside the 2 choices"},
+        Case{"bad/missing_field.jsonl", ":1: missing field 'choices'"},
+        Case{"bad/wrong_type.jsonl", "field 'choices': expected a non-empty array"},
+        Case{"bad/mixed_schema.jsonl", ":2: record schema"},
+        Case{"bad/empty.jsonl", "no records"}}) {
     absl::StatusOr<Task> t = LoadTask(*FindTask("arc_easy"), Data(c.file));
     ASSERT_FALSE(t.ok()) << c.file;
     EXPECT_EQ(t.status().code(), absl::StatusCode::kInvalidArgument) << c.file;
@@ -247,12 +250,16 @@ TEST(TaskLoaderTest, ErrorsNameTheFileLineAndField) {
   absl::StatusOr<Task> missing = LoadTask(*FindTask("arc_easy"), Data("bad/none.jsonl"));
   EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
   // PIQA's original records need their labels.
-  absl::StatusOr<Task> no_labels = ParseTask(
-      *FindTask("piqa"), "v.jsonl", R"({"goal": "g", "sol1": "a", "sol2": "b"})" "\n", "");
+  absl::StatusOr<Task> no_labels = ParseTask(*FindTask("piqa"), "v.jsonl",
+                                             R"({"goal": "g", "sol1": "a", "sol2": "b"})"
+                                             "\n",
+                                             "");
   ASSERT_FALSE(no_labels.ok());
   EXPECT_THAT(std::string(no_labels.status().message()), HasSubstr("labels"));
-  absl::StatusOr<Task> bad_label = ParseTask(
-      *FindTask("piqa"), "v.jsonl", R"({"goal": "g", "sol1": "a", "sol2": "b"})" "\n", "2\n");
+  absl::StatusOr<Task> bad_label = ParseTask(*FindTask("piqa"), "v.jsonl",
+                                             R"({"goal": "g", "sol1": "a", "sol2": "b"})"
+                                             "\n",
+                                             "2\n");
   ASSERT_FALSE(bad_label.ok());
   EXPECT_THAT(std::string(bad_label.status().message()), HasSubstr("expected 0 or 1, found '2'"));
 }

@@ -16,6 +16,7 @@
 #include "engine/engine.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "quantizer/quantize_model.h"
 #include "tests/test_util.h"
 
 namespace fp4lm {
@@ -88,8 +89,8 @@ TEST(MetricsTest, MultipleChoiceAccuracies) {
   EXPECT_FALSE(m.has_ppl);
   // Sample sd of {1, 1, 0} = sqrt(1/3); stderr sqrt(1/3) / sqrt(3) = 1/3.
   EXPECT_NEAR(m.acc.stderr_, 1.0 / 3, 1e-15);
-  EXPECT_FALSE(ComputeMetrics(Task{.spec = FindTask("boolq"), .items = task.items}, results)
-                   .has_acc_norm);
+  EXPECT_FALSE(
+      ComputeMetrics(Task{.spec = FindTask("boolq"), .items = task.items}, results).has_acc_norm);
 }
 
 TEST(MetricsTest, LambadaAccuracyAndPerplexity) {
@@ -223,8 +224,8 @@ class Stories260KHarnessTest : public ::testing::Test {
   // A failed load in SetUpTestSuite must fail the tests, not crash them on a null model.
   void SetUp() override { ASSERT_NE(model_, nullptr) << "stories260K did not load"; }
   static Task LoadData(const char* task, const std::string& relative) {
-    absl::StatusOr<Task> t = LoadTask(*FindTask(task),
-                                      engine::testing::TestDataPath("harness/" + relative));
+    absl::StatusOr<Task> t =
+        LoadTask(*FindTask(task), engine::testing::TestDataPath("harness/" + relative));
     EXPECT_TRUE(t.ok()) << t.status();
     return t.ok() ? *std::move(t) : Task{};
   }
@@ -265,10 +266,11 @@ TEST_F(Stories260KHarnessTest, EncodingMovesWhitespaceAndSlicesTheWhole) {
 class BranchingTest : public Stories260KHarnessTest,
                       public ::testing::WithParamInterface<int32_t> {};
 INSTANTIATE_TEST_SUITE_P(MergeRows, BranchingTest,
-                         ::testing::Values(0, LoglikelihoodScorer::kDefaultMergeRows, 1 << 20));
+                         ::testing::Values(0, kDefaultMergeRows, 1 << 20));
 
 TEST_P(BranchingTest, BranchedScoringEqualsFullSequences) {
-  ASSERT_OK_AND_ASSIGN(auto scorer, LoglikelihoodScorer::Create(*model_, 0, GetParam()));
+  ASSERT_OK_AND_ASSIGN(auto scorer,
+                       LoglikelihoodScorer::Create(*model_, {.merge_rows = GetParam()}));
   ASSERT_OK_AND_ASSIGN(auto session, engine::Session::Create(*model_));
   int64_t full_tokens = 0;
   int compared = 0;
@@ -326,7 +328,8 @@ TEST_F(Stories260KHarnessTest, ContextIsPrefilledOnceThenEachChoiceCostsItsToken
 TEST_F(Stories260KHarnessTest, TruncatedRequestsBranchLikeFullSequences) {
   const Task t = LoadData("boolq", "boolq/boolq.jsonl");
   constexpr int32_t kWindow = 12;  // shorter than every context: all requests are truncated
-  ASSERT_OK_AND_ASSIGN(auto scorer, LoglikelihoodScorer::Create(*model_, kWindow, 0));
+  ASSERT_OK_AND_ASSIGN(auto scorer,
+                       LoglikelihoodScorer::Create(*model_, {.window = kWindow, .merge_rows = 0}));
   ASSERT_OK_AND_ASSIGN(auto session, engine::Session::Create(*model_));
   for (const TaskItem& item : t.items) {
     for (const Request& r : item.requests) {
@@ -337,8 +340,9 @@ TEST_F(Stories260KHarnessTest, TruncatedRequestsBranchLikeFullSequences) {
       EXPECT_NEAR(branched.logprob, full.logprob, kLlTolerance);
     }
   }
-  EXPECT_FALSE(LoglikelihoodScorer::Create(*model_, model_->info().max_seq_len + 1).ok());
-  EXPECT_FALSE(LoglikelihoodScorer::Create(*model_, 0, -1).ok());
+  EXPECT_FALSE(
+      LoglikelihoodScorer::Create(*model_, {.window = model_->info().max_seq_len + 1}).ok());
+  EXPECT_FALSE(LoglikelihoodScorer::Create(*model_, {.merge_rows = -1}).ok());
 }
 
 // Runs a hand-made task through the harness and checks every item against independently
@@ -355,7 +359,8 @@ std::vector<std::vector<Independent>> CheckTask(const engine::Model& model, cons
     std::vector<Independent> ind;
     int pred = 0, pred_norm = 0;
     for (size_t c = 0; c < item.requests.size(); ++c) {
-      ind.push_back(IndependentScore(model, item.requests[c].context, item.requests[c].continuation));
+      ind.push_back(
+          IndependentScore(model, item.requests[c].context, item.requests[c].continuation));
       EXPECT_NEAR(run->items[i].choices[c].logprob, ind[c].ll, kLlTolerance)
           << task.spec->name << " item " << i << " choice " << c;
       EXPECT_EQ(run->items[i].choices[c].greedy, ind[c].greedy);
@@ -411,8 +416,10 @@ TEST_F(Stories260KHarnessTest, TiesAndAccNormByConstruction) {
   // Identical choices score identically, so the first wins: gold 1 is missed (acc 0) and
   // gold 0 is hit (acc 1), for acc and acc_norm alike.
   const std::string jsonl =
-      R"({"goal": "Lily has a", "sol1": "red ball.", "sol2": "red ball.", "label": 1})" "\n"
-      R"({"goal": "Lily has a", "sol1": "red ball.", "sol2": "red ball.", "label": 0})" "\n";
+      R"({"goal": "Lily has a", "sol1": "red ball.", "sol2": "red ball.", "label": 1})"
+      "\n"
+      R"({"goal": "Lily has a", "sol1": "red ball.", "sol2": "red ball.", "label": 0})"
+      "\n";
   ASSERT_OK_AND_ASSIGN(Task t, ParseTask(*FindTask("piqa"), "ties.jsonl", jsonl, ""));
   TaskRun run;
   CheckTask(*model_, t, &run);
@@ -425,16 +432,18 @@ TEST_F(Stories260KHarnessTest, TiesAndAccNormByConstruction) {
   // A choice that extends another by more tokens has a lower log-likelihood (each added
   // token costs some), so acc picks the short one; acc_norm divides by length in characters
   // and is checked against the independent numbers.
-  const std::string longer =
-      R"({"goal": "Tom saw a", "sol1": "dog", "sol2": "dog and a cat and a bird in the park", "label": 1})"
-      "\n";
+  const std::string longer = R"({"goal": "Tom saw a", "sol1": "dog", )"
+                             R"("sol2": "dog and a cat and a bird in the park", "label": 1})"
+                             "\n";
   ASSERT_OK_AND_ASSIGN(Task l, ParseTask(*FindTask("piqa"), "long.jsonl", longer, ""));
   // The short choice's tokens are a prefix of the long one's (SentencePiece splits at the
   // spaces), so the long one's log-likelihood is the short one's plus negative terms.
-  ASSERT_OK_AND_ASSIGN(EncodedRequest short_enc, EncodeRequest(*model_, l.items[0].requests[0].context,
-                                                               l.items[0].requests[0].continuation));
-  ASSERT_OK_AND_ASSIGN(EncodedRequest long_enc, EncodeRequest(*model_, l.items[0].requests[1].context,
-                                                              l.items[0].requests[1].continuation));
+  ASSERT_OK_AND_ASSIGN(
+      EncodedRequest short_enc,
+      EncodeRequest(*model_, l.items[0].requests[0].context, l.items[0].requests[0].continuation));
+  ASSERT_OK_AND_ASSIGN(
+      EncodedRequest long_enc,
+      EncodeRequest(*model_, l.items[0].requests[1].context, l.items[0].requests[1].continuation));
   ASSERT_GT(long_enc.continuation.size(), short_enc.continuation.size());
   ASSERT_TRUE(std::equal(short_enc.continuation.begin(), short_enc.continuation.end(),
                          long_enc.continuation.begin()));
@@ -484,9 +493,9 @@ TEST_F(Stories260KHarnessTest, LambadaGreedyContinuation) {
   const std::string word = text.substr(base.size());  // e.g. " play"
   ASSERT_FALSE(word.empty());
   ASSERT_EQ(word[0], ' ') << "expected a word-initial token, got '" << word << "'";
-  const std::string jsonl = absl::StrCat(
-      R"({"context": ")", context, R"(", "continuation": ")", word.substr(1), "\"}\n",
-      R"({"context": ")", context, R"(", "continuation": "elephant"})", "\n");
+  const std::string jsonl =
+      absl::StrCat(R"({"context": ")", context, R"(", "continuation": ")", word.substr(1), "\"}\n",
+                   R"({"context": ")", context, R"(", "continuation": "elephant"})", "\n");
   ASSERT_OK_AND_ASSIGN(Task t, ParseTask(*FindTask("lambada_openai"), "l.jsonl", jsonl, ""));
   TaskRun run;
   const auto ind = CheckTask(*model_, t, &run);
@@ -507,14 +516,65 @@ TEST_F(Stories260KHarnessTest, LambadaGreedyContinuation) {
   EXPECT_DOUBLE_EQ(run.metrics.acc.mean, greedy / file_ind.size());
 }
 
+// A W4A4 model with a full-precision attention sink (stories260K quantized here, small
+// calibration): branching must match full passes with the engine's implicit sink prefix on and
+// off; with it on, a request without BOS scores exactly as one that starts with BOS.
+TEST(W4a4HarnessTest, BranchingWithTheAttentionSink) {
+  const std::string fp_path = engine::testing::SharedPath("models/stories260K/stories260K.bin");
+  ASSERT_OK_AND_ASSIGN(auto fp, engine::Model::Load({.path = fp_path, .num_threads = 1}));
+  engine::quantizer::QuantizeOptions o;
+  o.calibration.samples = 4;
+  o.calibration.length = 128;
+  o.calibration.seed = 7;
+  o.num_threads = 1;
+  ASSERT_TRUE(o.sink);
+  absl::StatusOr<engine::model::LoadedModel> q = engine::quantizer::QuantizeModel(*fp, o);
+  ASSERT_TRUE(q.ok()) << q.status();
+  const std::string path = engine::testing::TempDir() + "/harness_w4a4.gguf";
+  ASSERT_OK(engine::quantizer::SaveQuantizedModel(*q, path));
+  ASSERT_OK_AND_ASSIGN(auto model, engine::Model::Load({.path = path, .num_threads = 1}));
+  ASSERT_THAT(model->info().weight_format, HasSubstr("w4a4"));
+
+  absl::StatusOr<Task> t =
+      LoadTask(*FindTask("hellaswag"),
+               engine::testing::TestDataPath("harness/hellaswag/hellaswag_val_full.jsonl"));
+  ASSERT_TRUE(t.ok()) << t.status();
+  std::vector<double> with_bos, without_bos;
+  for (const bool sink_prefix : {true, false}) {
+    for (const BosPolicy bos : {BosPolicy::kTokenizer, BosPolicy::kNever}) {
+      SCOPED_TRACE(absl::StrCat("sink_prefix ", sink_prefix, " bos ", static_cast<int>(bos)));
+      ASSERT_OK_AND_ASSIGN(auto scorer,
+                           LoglikelihoodScorer::Create(*model, {.sink_prefix = sink_prefix}));
+      ASSERT_OK_AND_ASSIGN(auto session,
+                           engine::Session::Create(*model, {.sink_prefix = sink_prefix}));
+      for (const TaskItem& item : t->items) {
+        for (const Request& r : item.requests) {
+          ASSERT_OK_AND_ASSIGN(EncodedRequest e,
+                               EncodeRequest(*model, r.context, r.continuation, bos));
+          ASSERT_OK_AND_ASSIGN(LoglikelihoodResult branched, scorer->Score(e));
+          ASSERT_OK_AND_ASSIGN(LoglikelihoodResult full,
+                               ScoreFullSequence(*session, e, scorer->window()));
+          EXPECT_NEAR(branched.logprob, full.logprob, kLlTolerance);
+          EXPECT_EQ(branched.greedy, full.greedy);
+          if (sink_prefix)
+            (bos == BosPolicy::kNever ? without_bos : with_bos).push_back(full.logprob);
+        }
+      }
+    }
+  }
+  ASSERT_EQ(with_bos.size(), without_bos.size());
+  for (size_t i = 0; i < with_bos.size(); ++i) EXPECT_EQ(with_bos[i], without_bos[i]) << i;
+}
+
 // SmolLM2's GGUF says add_bos_token = false (its Hugging Face tokenizer adds none either):
 // lm-eval's requests carry no BOS, and neither do ours.
 TEST(SmolLm2HarnessTest, NoBosAndBranchingMatchesFullSequences) {
   const std::string path = engine::testing::SmolLm2Path();
   if (path.empty()) GTEST_SKIP() << "SmolLM2-135M-Instruct GGUF not in ~/.cache/fp4lm/models";
   ASSERT_OK_AND_ASSIGN(auto model, engine::Model::Load({.path = path}));
-  ASSERT_OK_AND_ASSIGN(EncodedRequest e,
-                       EncodeRequest(*model, "Question: How do you make tea?\nAnswer:", " Boil water."));
+  ASSERT_OK_AND_ASSIGN(
+      EncodedRequest e,
+      EncodeRequest(*model, "Question: How do you make tea?\nAnswer:", " Boil water."));
   EXPECT_EQ(e.context, *model->Tokenize("Question: How do you make tea?\nAnswer:", false));
   EXPECT_NE(e.context.front(), model->info().bos_id);
   ASSERT_OK_AND_ASSIGN(EncodedRequest always,
@@ -522,8 +582,9 @@ TEST(SmolLm2HarnessTest, NoBosAndBranchingMatchesFullSequences) {
                                      " Boil water.", BosPolicy::kAlways));
   EXPECT_EQ(always.context.front(), model->info().bos_id);
 
-  absl::StatusOr<Task> t = LoadTask(*FindTask("hellaswag"),
-                                    engine::testing::TestDataPath("harness/hellaswag/hellaswag_val_full.jsonl"));
+  absl::StatusOr<Task> t =
+      LoadTask(*FindTask("hellaswag"),
+               engine::testing::TestDataPath("harness/hellaswag/hellaswag_val_full.jsonl"));
   ASSERT_TRUE(t.ok()) << t.status();
   ASSERT_OK_AND_ASSIGN(auto scorer, LoglikelihoodScorer::Create(*model));
   ASSERT_OK_AND_ASSIGN(auto session, engine::Session::Create(*model, {.max_seq_len = 256}));

@@ -105,9 +105,8 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Load(const ModelOptions& options) 
     ENGINE_ASSIGN_OR_RETURN(impl->tokenizer, LoadTokenizer(impl->loaded.tokenizer, vocab_size));
     description = DescribeTokenizerSource(impl->loaded.tokenizer);
   }
-  if (!impl->loaded.weights.fp4.empty()) {
-    ENGINE_ASSIGN_OR_RETURN(impl->fp4, PrepareFp4Layers(impl->loaded.weights.fp4));
-  }
+  ENGINE_ASSIGN_OR_RETURN(impl->backend,
+                          PrepareBackendWeights(impl->loaded.config, impl->loaded.weights));
   impl->num_threads = options.num_threads > 0
                           ? options.num_threads
                           : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
@@ -217,5 +216,6 @@ namespace engine {
 
 const model::LoadedModel& LoadedModelOf(const Model& model) { return model.impl_->loaded; }
 const tokenizer::Tokenizer& TokenizerOf(const Model& model) { return *model.impl_->tokenizer; }
+const BackendWeights& BackendOf(const Model& model) { return model.impl_->backend; }
 
 }  // namespace engine

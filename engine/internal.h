@@ -4,6 +4,7 @@
 #ifndef FP4LM_ENGINE_INTERNAL_H_
 #define FP4LM_ENGINE_INTERNAL_H_
 
+#include "engine/backend_weights.h"
 #include "engine/engine.h"
 #include "model/loaded_model.h"
 #include "tokenizer/tokenizer.h"
@@ -12,6 +13,8 @@ namespace engine {
 
 const model::LoadedModel& LoadedModelOf(const Model& model);
 const tokenizer::Tokenizer& TokenizerOf(const Model& model);
+// The weights as the CPU kernels stream them (for `fp4lm bench` on a model file).
+const BackendWeights& BackendOf(const Model& model);
 
 }  // namespace engine
 

@@ -4,6 +4,7 @@
 
 #include <memory>
 
+#include "engine/backend_weights.h"
 #include "engine/engine.h"
 #include "engine/transformer.h"
 #include "model/loaded_model.h"
@@ -14,7 +15,7 @@ namespace engine {
 struct Model::Impl {
   model::LoadedModel loaded;  // config + immutable FP32 weights
   std::unique_ptr<tokenizer::Tokenizer> tokenizer;
-  std::vector<Fp4PreparedLayer> fp4;  // W4A4 models: the linears repacked for the CPU kernels
+  BackendWeights backend;  // the weights as the CPU kernels stream them
   ModelInfo info;
   int32_t num_threads = 1;
 };

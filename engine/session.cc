@@ -63,7 +63,7 @@ struct Session::Impl {
       const size_t count = std::min<size_t>(kMaxBatchTokens, tokens.size() - begin);
       ForwardArgs args{.config = &config(),
                        .weights = &model->loaded.weights,
-                       .fp4 = model->fp4.empty() ? nullptr : &model->fp4,
+                       .backend = &model->backend,
                        .tokens = tokens.subspan(begin, count),
                        .all_logits = all_logits != nullptr,
                        .logits = all_logits != nullptr ? all_logits->data() + begin * vocab

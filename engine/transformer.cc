@@ -6,7 +6,19 @@
 namespace engine {
 namespace {
 
-using kernels::MatMulF32;
+DenseLinear F32View(const model::F32Tensor& t) {
+  return DenseLinear{.type = DenseLinear::Type::kF32, .n = t.dim(0), .k = t.dim(1), .f32 = t.data};
+}
+
+// The linears the FP32 block loop multiplies: the backend's (F16 / W4A16 baselines) or views
+// of the model's F32 tensors.
+DenseLayer LayerLinears(const ForwardArgs& args, int32_t l) {
+  if (args.backend != nullptr && !args.backend->dense.empty()) return args.backend->dense[l];
+  const model::LayerWeights& lw = args.weights->layers[l];
+  return DenseLayer{.wq = F32View(lw.wq), .wk = F32View(lw.wk), .wv = F32View(lw.wv),
+                    .wo = F32View(lw.wo), .w_gate = F32View(lw.w_gate),
+                    .w_up = F32View(lw.w_up), .w_down = F32View(lw.w_down)};
+}
 
 void Observe(ActivationObserver* observer, int32_t layer, ActivationPoint point,
              const std::vector<float>& data, int64_t rows, int64_t cols) {
@@ -40,13 +52,13 @@ void Forward(const ForwardArgs& args, KvCache& kv, kernels::ThreadPool& pool,
   const model::ModelConfig& c = *args.config;
   const model::ModelWeights& w = *args.weights;
   const int64_t m = static_cast<int64_t>(args.tokens.size());
-  const int64_t d = c.model_dim, f = c.ffn_dim, qd = c.q_dim(), kvd = c.kv_dim();
+  const int64_t d = c.model_dim, f = c.ffn_dim, qd = c.q_dim();
   const auto pairing = c.rope_style == model::RopeStyle::kInterleaved
                            ? kernels::RopePairing::kInterleaved
                            : kernels::RopePairing::kHalves;
   b.Reserve(c, m);
   transformer_internal::Embed(args, kv, b);
-  if (args.fp4 != nullptr) {
+  if (args.backend != nullptr && !args.backend->fp4.empty()) {
     transformer_internal::RunW4A4Layers(args, kv, pool, b, m);
     kv.Grow(static_cast<int32_t>(m));
     transformer_internal::Head(args, pool, b, m);
@@ -58,14 +70,15 @@ void Forward(const ForwardArgs& args, KvCache& kv, kernels::ThreadPool& pool,
                                                 .capacity = kv.capacity()};
   for (int32_t l = 0; l < c.n_layers; ++l) {
     const model::LayerWeights& lw = w.layers[l];
+    const DenseLayer lin = LayerLinears(args, l);
     // --- attention ----------------------------------------------------------------------
     // xn = RMSNorm(x) * attn_norm                                        [m, d]
     kernels::RmsNorm(b.x.data(), lw.attn_norm.data, b.xn.data(), m, d, c.norm_eps);
     Observe(args.observer, l, ActivationPoint::kAttnInput, b.xn, m, d);
     // q, k, v projections (+ bias for Qwen2)                 [m, qd], [m, kvd], [m, kvd]
-    MatMulF32(pool, b.xn.data(), lw.wq.data, lw.bq.data, b.q.data(), m, qd, d);
-    MatMulF32(pool, b.xn.data(), lw.wk.data, lw.bk.data, b.k.data(), m, kvd, d);
-    MatMulF32(pool, b.xn.data(), lw.wv.data, lw.bv.data, b.v.data(), m, kvd, d);
+    DenseLinearForward(pool, b.xn.data(), lin.wq, lw.bq.data, b.q.data(), m);
+    DenseLinearForward(pool, b.xn.data(), lin.wk, lw.bk.data, b.k.data(), m);
+    DenseLinearForward(pool, b.xn.data(), lin.wv, lw.bv.data, b.v.data(), m);
     // RoPE on q and k, then k and v into the cache at positions [pos, pos + m)
     kernels::Rope(b.q.data(), b.rope, c.n_heads, c.head_dim, pairing);
     kernels::Rope(b.k.data(), b.rope, c.n_kv_heads, c.head_dim, pairing);
@@ -75,20 +88,20 @@ void Forward(const ForwardArgs& args, KvCache& kv, kernels::ThreadPool& pool,
                        b.att.data(), attention_shape);
     Observe(args.observer, l, ActivationPoint::kAttnOutput, b.att, m, qd);
     // x += o_proj(att)
-    MatMulF32(pool, b.att.data(), lw.wo.data, nullptr, b.proj.data(), m, d, qd);
+    DenseLinearForward(pool, b.att.data(), lin.wo, nullptr, b.proj.data(), m);
     AddInPlace(b.x.data(), b.proj.data(), m * d);
 
     // --- MLP ----------------------------------------------------------------------------
     kernels::RmsNorm(b.x.data(), lw.ffn_norm.data, b.xn.data(), m, d, c.norm_eps);
     Observe(args.observer, l, ActivationPoint::kFfnInput, b.xn, m, d);
     // gate, up                                                            [m, f]
-    MatMulF32(pool, b.xn.data(), lw.w_gate.data, nullptr, b.gate.data(), m, f, d);
-    MatMulF32(pool, b.xn.data(), lw.w_up.data, nullptr, b.up.data(), m, f, d);
+    DenseLinearForward(pool, b.xn.data(), lin.w_gate, nullptr, b.gate.data(), m);
+    DenseLinearForward(pool, b.xn.data(), lin.w_up, nullptr, b.up.data(), m);
     // hidden = SiLU(gate) * up (in place in gate)                         [m, f]
     kernels::SiluMul(b.gate.data(), b.up.data(), b.gate.data(), m * f);
     Observe(args.observer, l, ActivationPoint::kDownInput, b.gate, m, f);
     // x += down(hidden)
-    MatMulF32(pool, b.gate.data(), lw.w_down.data, nullptr, b.proj.data(), m, d, f);
+    DenseLinearForward(pool, b.gate.data(), lin.w_down, nullptr, b.proj.data(), m);
     AddInPlace(b.x.data(), b.proj.data(), m * d);
   }
   kv.Grow(static_cast<int32_t>(m));
@@ -131,8 +144,11 @@ void Head(const ForwardArgs& args, kernels::ThreadPool& pool, ForwardBuffers& b,
   const int64_t rows = m - first_row;
   kernels::RmsNorm(&b.x[first_row * d], args.weights->final_norm.data, b.xn.data(), rows, d,
                    c.norm_eps);
-  MatMulF32(pool, b.xn.data(), args.weights->output.data, nullptr, args.logits, rows,
-            c.vocab_size, d);
+  const DenseLinear head =
+      args.backend != nullptr ? args.backend->head
+                              : DenseLinear{.type = DenseLinear::Type::kF32, .n = c.vocab_size,
+                                            .k = d, .f32 = args.weights->output.data};
+  DenseLinearForward(pool, b.xn.data(), head, nullptr, args.logits, rows);
 }
 
 }  // namespace transformer_internal

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "engine/backend_weights.h"
 #include "engine/kv_cache.h"
 #include "engine/observer.h"
 #include "kernels/cpu/fp4_gemm.h"
@@ -44,17 +45,12 @@ struct ForwardBuffers {
   void Reserve(const model::ModelConfig& config, int64_t m);
 };
 
-// The backend form of a W4A4 model's linears, repacked once at load (the file keeps the
-// canonical layout).
-struct Fp4PreparedLayer {
-  kernels::PreparedFp4Weight wq, wk, wv, wo, w_gate, w_up, w_down;
-};
-absl::StatusOr<std::vector<Fp4PreparedLayer>> PrepareFp4Layers(const model::Fp4ModelWeights& w);
-
 struct ForwardArgs {
   const model::ModelConfig* config = nullptr;
   const model::ModelWeights* weights = nullptr;
-  const std::vector<Fp4PreparedLayer>* fp4 = nullptr;  // set for W4A4 models
+  // The weights as the kernels stream them (engine/backend_weights.h); null runs every linear
+  // and the head from the F32 tensors of `weights`.
+  const BackendWeights* backend = nullptr;
   std::span<const int32_t> tokens;      // [m], ids already validated, m <= kMaxBatchTokens
   bool all_logits = false;              // logits for every position, else the last only
   float* logits = nullptr;              // [m, vocab] or [vocab]
@@ -63,7 +59,7 @@ struct ForwardArgs {
 
 // Runs args.tokens at positions kv.size() ... kv.size() + m - 1, writes their keys and values
 // into the cache and grows it by m. The caller checked that m tokens fit. W4A4 models
-// (args.fp4 set) run every linear in W4A4 (engine/transformer_w4a4.cc).
+// (args.backend->fp4 set) run every linear in W4A4 (engine/transformer_w4a4.cc).
 void Forward(const ForwardArgs& args, KvCache& kv, kernels::ThreadPool& pool,
              ForwardBuffers& buffers);
 

@@ -24,6 +24,7 @@ int RunGenerate(std::span<const std::string> args);
 int RunChat(std::span<const std::string> args);
 int RunEval(std::span<const std::string> args);
 int RunQuantize(std::span<const std::string> args);
+int RunBench(std::span<const std::string> args);
 
 // Parses `args`; returns the exit status if the command should stop now (--help printed to
 // stdout, or an error printed to stderr), nullopt if it should run.

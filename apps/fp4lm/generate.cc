@@ -14,6 +14,7 @@
 #include "engine/engine.h"
 #include "fmt/core.h"
 #include "fp4lm/commands.h"
+#include "fp4lm/sampling_flags.h"
 #include "nlohmann/json.hpp"
 
 namespace fp4lm {
@@ -115,25 +116,7 @@ int RunGenerate(std::span<const std::string> args) {
   parser.AddString("prompt", 'p', &o.prompt, "PROMPT", "text to continue");
   parser.AddInt("n-predict", 'n', &o.sampling.max_new_tokens, "N", "tokens to generate at most")
       .AtLeast(0);
-  parser.AddFloat("temp", 0, &o.sampling.temperature, "T", "temperature; 0 = greedy").AtLeast(0);
-  parser.AddInt("top-k", 0, &o.sampling.top_k, "K", "keep the K most likely tokens; 0 = off")
-      .AtLeast(0);
-  parser.AddFloat("top-p", 0, &o.sampling.top_p, "P", "nucleus probability mass; 1 = off")
-      .AtLeast(0)
-      .AtMost(1);
-  parser
-      .AddFloat("min-p", 0, &o.sampling.min_p, "P",
-                "drop tokens below P times the top probability; 0 = off")
-      .AtLeast(0)
-      .AtMost(1);
-  parser
-      .AddFloat("repeat-penalty", 0, &o.sampling.repeat_penalty, "R",
-                "penalty for tokens among the last repeat-last-n; 1 = off")
-      .Above(0);
-  parser
-      .AddInt("repeat-last-n", 0, &o.sampling.repeat_last_n, "N",
-              "window of the repetition penalty; -1 = all, 0 = off")
-      .AtLeast(-1);
+  AddSamplingFlags(parser, o.sampling);
   parser.AddUint64("seed", 's', &o.sampling.seed, "S", "random seed; same seed, same text");
   parser.AddInt("threads", 't', &o.model.num_threads, "N", "CPU threads; 0 = all").AtLeast(0);
   parser

@@ -191,6 +191,12 @@ absl::StatusOr<LoglikelihoodResult> LoglikelihoodScorer::Score(const EncodedRequ
   const std::vector<engine::TokenId>& input = in->input;
   const int32_t length = static_cast<int32_t>(input.size());
   const int32_t first_row = in->first_row;
+  // An exact repeat of the previous request (two identical choices) is scored once, so equal
+  // inputs get equal scores: re-fed in a smaller batch it could differ in the last bits (the
+  // kernels pick their summation order by batch size) and break the tie arbitrarily.
+  if (last_ != nullptr && last_->input == input && last_->continuation == request.continuation) {
+    return last_->result;
+  }
   if (absl::Status s = EnsureCapacity(length); !s.ok()) return s;
 
   // Keep the common prefix, but re-feed at least the first scored row's token: its logits
@@ -223,6 +229,8 @@ absl::StatusOr<LoglikelihoodResult> LoglikelihoodScorer::Score(const EncodedRequ
   const std::span<const engine::TokenId> continuation(request.continuation);
   LoglikelihoodResult r = ScoreRows(rows, model_.info().vocab_size, continuation);
   r.truncated = in->truncated;
+  last_ = std::make_unique<LastRequest>(
+      LastRequest{.input = input, .continuation = request.continuation, .result = r});
   return r;
 }
 

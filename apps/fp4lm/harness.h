@@ -101,6 +101,12 @@ class LoglikelihoodScorer {
   std::vector<engine::TokenId> cached_;  // the tokens in the session's KV cache
   std::vector<float> logits_;
   int64_t tokens_fed_ = 0;
+  struct LastRequest {
+    std::vector<engine::TokenId> input;
+    std::vector<engine::TokenId> continuation;
+    LoglikelihoodResult result;
+  };
+  std::unique_ptr<LastRequest> last_;  // the previous request and its score
 };
 
 // The same score from one plain forward pass of the whole input from an empty cache (no

@@ -59,7 +59,8 @@ std::string TemplateSummary(const std::string& tmpl) {
 std::string TokenText(int32_t id) { return id < 0 ? "none" : fmt::format("{}", id); }
 
 void PrintRow(std::string_view key, std::string_view value) {
-  fmt::print("{:<16}{}\n", key, value);
+  // At least one space between key and value, however long the key ("  value_rotation").
+  fmt::print("{:<16} {}\n", key, value);
 }
 
 void PrintInfo(const engine::ModelInfo& m, bool list_tensors) {

@@ -24,6 +24,7 @@ constexpr Command kCommands[] = {
     {"generate", RunGenerate, "continue a prompt, streaming the text"},
     {"chat", RunChat, "chat with an instruction-tuned model in its chat template"},
     {"quantize", RunQuantize, "quantize a model to W4A4 with the embedded calibration pass"},
+    {"bench", RunBench, "time prompt processing and generation, like llama-bench"},
     {"eval", RunEval, "perplexity on a text file; KL divergence against a reference model"},
 };
 

@@ -51,6 +51,13 @@ class PreparedFp4Weight {
   // Bytes held (weights, row sums, scales).
   int64_t memory_bytes() const;
 
+  // Read-only views of the storage, for other kernels over the same weights (W4A16,
+  // kernels/cpu/w4a16_gemm.h). blocks: [num_tiles][padded_k / 8][64] in the layout above;
+  // row_scales: [num_tiles * 16], 0 past n; biases: [num_tiles * 16], or null without bias.
+  const uint8_t* blocks() const { return blocks_.data(); }
+  const float* row_scales() const { return row_scale_.data(); }
+  const float* biases() const { return has_bias_ ? bias_.data() : nullptr; }
+
  private:
   friend absl::StatusOr<PreparedFp4Weight> PrepareFp4Weight(const uint8_t*, const float*,
                                                             const float*, Fp4Kind, int64_t,

@@ -2,12 +2,17 @@
 // awkward shapes. Float kernels use a data-derived bound: |cpu - ref| <= kRelTol * sum|terms|.
 #include "kernels/cpu/ops_cpu.h"
 
+#include <bit>
+#include <cfloat>
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "kernels/core/cpu_features.h"
+#include "kernels/cpu/gemm_f32_tiles.h"
 #include "kernels/ref/ops_ref.h"
 
 namespace engine::kernels {
@@ -47,6 +52,135 @@ TEST(OpsCpuTest, MatMulMatchesReferenceOnAwkwardShapes) {
           ASSERT_NEAR(got[i * s.n + j], want[i * s.n + j], kRelTol * magnitude)
               << "i=" << i << " j=" << j;
         }
+      }
+    }
+  }
+}
+
+// The prefill path (m >= 8: gemm_internal::TiledMatMul reading the weights in place) is checked
+// with the bound of tests/kernels/f16_matmul_test.cc: a float sum of k terms in any order is
+// within gamma_k * sum|terms| of the exact sum, gamma_k = k u / (1 - k u), u = FLT_EPSILON / 2,
+// and the reference's rounding and the bias add cost one u each of |result|; kC = 1 leaves a
+// factor 2 for the denominator and the bias terms. Small-integer data must match exactly.
+constexpr double kC = 1.0;
+
+enum class Data { kRandom, kSmallIntegers };
+
+std::vector<float> RandomInts(int64_t n, int lo, int hi, std::mt19937& rng) {
+  std::uniform_int_distribution<int> dist(lo, hi);
+  std::vector<float> v(static_cast<size_t>(n));
+  for (float& x : v) x = static_cast<float>(dist(rng));
+  return v;
+}
+
+// Runs `matmul` (y = x . w^T + bias, the signature of MatMulF32 less the pool) with and without
+// bias against MatMulF32Ref.
+template <typename MatMulFn>
+void CheckAgainstReference(int64_t m, int64_t n, int64_t k, std::mt19937& rng, Data data,
+                           const MatMulFn& matmul) {
+  const bool exact = data == Data::kSmallIntegers;
+  const std::vector<float> x = exact ? RandomInts(m * k, -2, 2, rng) : Random(m * k, rng);
+  const std::vector<float> w = exact ? RandomInts(n * k, -4, 4, rng) : Random(n * k, rng);
+  const std::vector<float> bias = exact ? RandomInts(n, -3, 3, rng) : Random(n, rng);
+  std::vector<double> magnitude(static_cast<size_t>(m * n));  // sum |x w| per output
+  for (int64_t i = 0; i < m; ++i) {
+    for (int64_t j = 0; j < n; ++j) {
+      double sum = 0.0;
+      for (int64_t t = 0; t < k; ++t) sum += std::abs(double{x[i * k + t]} * w[j * k + t]);
+      magnitude[i * n + j] = sum;
+    }
+  }
+  for (const bool with_bias : {false, true}) {
+    SCOPED_TRACE(absl::StrCat("m=", m, " n=", n, " k=", k, " bias=", with_bias));
+    const float* b = with_bias ? bias.data() : nullptr;
+    std::vector<float> got(static_cast<size_t>(m * n), NAN), want(static_cast<size_t>(m * n));
+    matmul(x.data(), w.data(), b, got.data(), m, n, k);
+    MatMulF32Ref(x.data(), w.data(), b, want.data(), m, n, k);
+    for (int64_t i = 0; i < m; ++i) {
+      for (int64_t j = 0; j < n; ++j) {
+        const double expected = want[i * n + j];
+        const double tolerance =
+            exact ? 0.0
+                  : kC * k * FLT_EPSILON * magnitude[i * n + j] +
+                        2 * FLT_EPSILON *
+                            (std::abs(expected) + (with_bias ? std::abs(bias[j]) : 0.0));
+        ASSERT_NEAR(got[i * n + j], expected, tolerance) << "i=" << i << " j=" << j;
+      }
+    }
+  }
+}
+
+// n = 1 and 7 are fewer rows than one micro-kernel (copied, not read in place), 33 and 256 end
+// in a partial micro-kernel; k = 2050 spans two k blocks of 2048; m = 33 ends in a chunk of one
+// row, m = 100 in a half chunk.
+TEST(OpsCpuTest, MatMulPrefillPathMatchesReference) {
+  ThreadPool pool(2);
+  std::mt19937 rng(kSeed);
+  for (int64_t m : {32, 33, 100, 512}) {
+    for (int64_t n : {1, 7, 33, 256}) {
+      for (int64_t k : {2, 30, 130, 2050}) {
+        CheckAgainstReference(m, n, k, rng, Data::kRandom,
+                              [&](const float* x, const float* w, const float* b, float* y,
+                                  int64_t m, int64_t n, int64_t k) {
+                                MatMulF32(pool, x, w, b, y, m, n, k);
+                              });
+        if (HasFatalFailure()) return;
+      }
+    }
+  }
+}
+
+// Exact sums catch a missed or repeated term (a partial micro-kernel's overlap added twice, a k
+// block lost) that the bound above, growing with k, could hide. 3 threads split rows unevenly.
+TEST(OpsCpuTest, MatMulPrefillPathIsExactOnSmallIntegers) {
+  ThreadPool pool(3);
+  std::mt19937 rng(kSeed + 1);
+  struct Shape { int64_t m, n, k; };
+  for (const Shape s : {Shape{8, 13, 5}, Shape{40, 100, 2100}, Shape{33, 250, 4500},
+                        Shape{17, 12, 130}, Shape{64, 11, 64}}) {
+    CheckAgainstReference(s.m, s.n, s.k, rng, Data::kSmallIntegers,
+                          [&](const float* x, const float* w, const float* b, float* y, int64_t m,
+                              int64_t n, int64_t k) { MatMulF32(pool, x, w, b, y, m, n, k); });
+    if (HasFatalFailure()) return;
+  }
+}
+
+// The tiled GEMM behind both prefill paths, on every micro-kernel ISA this CPU has (MatMulF32
+// only ever runs the best one) and both weight layouts (in place; loaded into scratch, as
+// MatMulF16 does), and independent of the thread count.
+TEST(OpsCpuTest, TiledMatMulEveryIsaAndLayoutMatchesReference) {
+  const CpuFeatures f = DetectCpuFeatures();
+  std::vector<gemm_internal::TileIsa> isas;
+  if (f.avx2 && f.fma) isas.push_back(gemm_internal::TileIsa::kAvx2);
+  if (f.avx512f) isas.push_back(gemm_internal::TileIsa::kAvx512);
+  if (isas.empty()) GTEST_SKIP() << "no AVX2 + FMA";
+  const auto copy = [](const void* data, int64_t index, int64_t count, float* dst) {
+    std::memcpy(dst, static_cast<const float*>(data) + index, static_cast<size_t>(count) * 4);
+  };
+  ThreadPool pool1(1), pool3(3);
+  std::mt19937 rng(kSeed + 2);
+  struct Shape { int64_t m, n, k; };
+  for (const gemm_internal::TileIsa isa : isas) {
+    for (const bool in_place : {true, false}) {
+      for (const Shape s : {Shape{1, 1, 1}, Shape{5, 7, 30}, Shape{20, 33, 257},
+                            Shape{70, 130, 2050}, Shape{33, 6, 100}}) {
+        SCOPED_TRACE(
+            absl::StrCat("isa=", isa == gemm_internal::TileIsa::kAvx512 ? "avx512" : "avx2",
+                         " in_place=", in_place));
+        std::vector<float> y1;
+        CheckAgainstReference(
+            s.m, s.n, s.k, rng, Data::kRandom,
+            [&](const float* x, const float* w, const float* b, float* y, int64_t m, int64_t n,
+                int64_t k) {
+              const gemm_internal::WeightRows rows = {w, in_place ? nullptr : +copy};
+              gemm_internal::TiledMatMul(pool1, isa, x, rows, b, y, m, n, k);
+              y1.assign(y, y + m * n);
+              gemm_internal::TiledMatMul(pool3, isa, x, rows, b, y, m, n, k);
+              for (int64_t i = 0; i < m * n; ++i) {
+                ASSERT_EQ(std::bit_cast<uint32_t>(y[i]), std::bit_cast<uint32_t>(y1[i])) << i;
+              }
+            });
+        if (HasFatalFailure()) return;
       }
     }
   }

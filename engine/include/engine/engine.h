@@ -44,6 +44,7 @@ struct LoadedModel;
 namespace tokenizer {
 class Tokenizer;
 }
+struct BackendWeights;
 
 using TokenId = int32_t;
 
@@ -111,6 +112,7 @@ class Model {
   friend class Session;
   friend const model::LoadedModel& LoadedModelOf(const Model&);
   friend const tokenizer::Tokenizer& TokenizerOf(const Model&);
+  friend const BackendWeights& BackendOf(const Model&);
   std::unique_ptr<Impl> impl_;
 };
 

@@ -1,0 +1,289 @@
+// `fp4lm bench`: llama-bench for fp4lm. Times prompt processing (ppN) and generation (tgN) of a
+// model file or of a named architecture shape with random weights, in each linear type
+// (W4A4, W4A16, F16, F32), prints llama-bench's table, and puts each generation row against
+// its memory-bandwidth bound, measured in the same run: bytes one token reads / bandwidth.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_split.h"
+#include "engine/bench_model.h"
+#include "engine/engine.h"
+#include "fmt/core.h"
+#include "fp4lm/commands.h"
+#include "kernels/core/cpu_features.h"
+#include "kernels/cpu/fp4_gemm.h"
+#include "kernels/cpu/memory_bandwidth.h"
+#include "kernels/cpu/thread_pool.h"
+#include "nlohmann/json.hpp"
+
+namespace fp4lm {
+namespace {
+
+using engine::bench::BenchModel;
+using engine::bench::LinearType;
+using engine::bench::LinearTypeName;
+
+struct BenchOptions {
+  std::string model_path;
+  std::string shape;
+  std::string types = "w4a4,w4a16,f16,f32";
+  int32_t n_prompt = 512;
+  int32_t n_gen = 128;
+  int32_t reps = 3;
+  int32_t threads = 0;
+  uint64_t seed = 0;
+  bool json = false;
+};
+
+struct Row {
+  std::string model;
+  LinearType type = LinearType::kF32;
+  int64_t size_bytes = 0;
+  int64_t params = 0;
+  std::string test;  // "pp512" / "tg128"
+  int32_t n_prompt = 0, n_gen = 0;
+  std::vector<double> samples;  // tokens/s per repetition
+  double mean = 0, sd = 0;
+  double bound = 0;  // tg: tokens/s at the bandwidth bound; 0 for pp
+  std::string skipped;  // why the type did not run
+};
+
+void Summarize(Row& r) {
+  double sum = 0;
+  for (double s : r.samples) sum += s;
+  r.mean = r.samples.empty() ? 0 : sum / r.samples.size();
+  double var = 0;
+  for (double s : r.samples) var += (s - r.mean) * (s - r.mean);
+  r.sd = r.samples.size() > 1 ? std::sqrt(var / (r.samples.size() - 1)) : 0;
+}
+
+std::string Size(int64_t bytes) {
+  return bytes >= (int64_t{1} << 30) ? fmt::format("{:.2f} GiB", bytes / 1073741824.0)
+                                     : fmt::format("{:.2f} MiB", bytes / 1048576.0);
+}
+
+std::string Params(int64_t n) {
+  return n >= 1'000'000'000 ? fmt::format("{:.2f} B", n / 1e9) : fmt::format("{:.2f} M", n / 1e6);
+}
+
+// Runs the tests of one model: a short warm-up of each (it faults in every weight page and
+// wakes the threads), then `reps` timed runs.
+absl::Status RunTests(BenchModel& m, const std::string& name, const BenchOptions& o,
+                      engine::kernels::ThreadPool& pool, double bandwidth,
+                      std::vector<Row>& rows) {
+  const Row base{.model = name, .type = m.type(), .size_bytes = m.weight_bytes(),
+                 .params = m.config().ParameterCount()};
+  if (o.n_prompt > 0) {
+    Row r = base;
+    r.test = fmt::format("pp{}", o.n_prompt);
+    r.n_prompt = o.n_prompt;
+    absl::StatusOr<double> warm = m.TimePrompt(std::min(o.n_prompt, 32), pool);
+    if (!warm.ok()) return warm.status();
+    for (int i = 0; i < o.reps; ++i) {
+      absl::StatusOr<double> s = m.TimePrompt(o.n_prompt, pool);
+      if (!s.ok()) return s.status();
+      r.samples.push_back(o.n_prompt / *s);
+    }
+    Summarize(r);
+    rows.push_back(r);
+  }
+  if (o.n_gen > 0) {
+    Row r = base;
+    r.test = fmt::format("tg{}", o.n_gen);
+    r.n_gen = o.n_gen;
+    absl::StatusOr<double> warm = m.TimeGenerate(std::min(o.n_gen, 16), pool);
+    if (!warm.ok()) return warm.status();
+    for (int i = 0; i < o.reps; ++i) {
+      absl::StatusOr<double> s = m.TimeGenerate(o.n_gen, pool);
+      if (!s.ok()) return s.status();
+      r.samples.push_back(o.n_gen / *s);
+    }
+    Summarize(r);
+    // Generation reads the KV cache of positions 0 .. n-1: on average n/2 of them.
+    r.bound = bandwidth / static_cast<double>(m.DecodeBytesPerToken(o.n_gen / 2));
+    rows.push_back(r);
+  }
+  return absl::OkStatus();
+}
+
+const Row* Find(const std::vector<Row>& rows, LinearType type, const std::string& test) {
+  for (const Row& r : rows) {
+    if (r.type == type && r.test == test && r.skipped.empty()) return &r;
+  }
+  return nullptr;
+}
+
+// "W4A4 / F16: pp512 3.10x, tg128 3.32x" for the pairs present.
+std::vector<std::string> Ratios(const std::vector<Row>& rows, const BenchOptions& o) {
+  std::vector<std::string> out;
+  std::vector<std::string> tests;
+  if (o.n_prompt > 0) tests.push_back(fmt::format("pp{}", o.n_prompt));
+  if (o.n_gen > 0) tests.push_back(fmt::format("tg{}", o.n_gen));
+  for (LinearType other : {LinearType::kF16, LinearType::kW4A16, LinearType::kF32}) {
+    std::string line;
+    for (const std::string& t : tests) {
+      const Row* a = Find(rows, LinearType::kW4A4, t);
+      const Row* b = Find(rows, other, t);
+      if (a == nullptr || b == nullptr || b->mean <= 0) continue;
+      line += fmt::format("{}{} {:.2f}x", line.empty() ? "" : ", ", t, a->mean / b->mean);
+    }
+    if (!line.empty()) out.push_back(fmt::format("W4A4 / {}: {}", LinearTypeName(other), line));
+  }
+  return out;
+}
+
+void PrintTable(const std::vector<Row>& rows, int threads, const std::string& backend) {
+  fmt::print("| model | size | params | backend | threads | test | t/s | % of bound |\n");
+  fmt::print("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: |\n");
+  for (const Row& r : rows) {
+    if (!r.skipped.empty()) {
+      fmt::print("| {} | {} | {} | {} | {} | - | skipped: {} | |\n", r.model, Size(r.size_bytes),
+                 Params(r.params), backend, threads, r.skipped);
+      continue;
+    }
+    const std::string bound =
+        r.bound > 0 ? fmt::format("{:.0f}% of {:.1f}", 100 * r.mean / r.bound, r.bound) : "";
+    fmt::print("| {} | {} | {} | {} | {} | {} | {:.2f} ± {:.2f} | {} |\n", r.model,
+               Size(r.size_bytes), Params(r.params), backend, threads, r.test, r.mean, r.sd, bound);
+  }
+}
+
+std::string Json(const std::vector<Row>& rows, int threads, double bandwidth,
+                 const std::string& backend, const std::vector<std::string>& ratios) {
+  using Json = nlohmann::ordered_json;
+  Json results = Json::array();
+  for (const Row& r : rows) {
+    Json j = {{"model", r.model},
+              {"type", LinearTypeName(r.type)},
+              {"model_size", r.size_bytes},
+              {"model_n_params", r.params},
+              {"n_threads", threads}};
+    if (!r.skipped.empty()) {
+      j["skipped"] = r.skipped;
+    } else {
+      j["test"] = r.test;
+      j["n_prompt"] = r.n_prompt;
+      j["n_gen"] = r.n_gen;
+      j["avg_ts"] = r.mean;
+      j["stddev_ts"] = r.sd;
+      j["samples_ts"] = r.samples;
+      if (r.bound > 0) {
+        j["bound_ts"] = r.bound;
+        j["percent_of_bound"] = 100 * r.mean / r.bound;
+      }
+    }
+    results.push_back(j);
+  }
+  Json out = {{"backend", backend},
+              {"cpu_features", engine::kernels::DetectCpuFeatures().ToString()},
+              {"memory_read_bandwidth_bytes_per_s", bandwidth},
+              {"ratios", ratios},
+              {"results", results}};
+  return out.dump(2);
+}
+
+int Fail(const absl::Status& s) {
+  fmt::print(stderr, "fp4lm bench: {}\n", std::string(s.message()));
+  return kExitError;
+}
+
+int Bench(const BenchOptions& o) {
+  std::vector<LinearType> types;
+  for (absl::string_view t : absl::StrSplit(o.types, ',', absl::SkipEmpty())) {
+    absl::StatusOr<LinearType> type = engine::bench::ParseLinearType(std::string(t));
+    if (!type.ok()) return Fail(type.status());
+    if (std::find(types.begin(), types.end(), *type) == types.end()) types.push_back(*type);
+  }
+  engine::kernels::ThreadPool pool(o.threads);
+  const int threads = pool.num_threads();
+  const std::string backend = fmt::format(
+      "CPU ({})", engine::kernels::Fp4GemmIsaName(engine::kernels::BestFp4GemmIsa()));
+  // 1 GiB: far beyond any cache, read as the decode kernels read (threads split it).
+  const double bandwidth = engine::kernels::MeasureReadBandwidth(pool, int64_t{1} << 30, 5);
+  fmt::print(stderr, "fp4lm bench: memory read bandwidth {:.1f} GB/s ({} threads)\n",
+             bandwidth / 1e9, threads);
+
+  std::vector<Row> rows;
+  if (!o.model_path.empty()) {
+    absl::StatusOr<std::unique_ptr<engine::Model>> model =
+        engine::Model::Load({.path = o.model_path, .num_threads = threads});
+    if (!model.ok()) return Fail(model.status());
+    absl::StatusOr<std::unique_ptr<BenchModel>> m = BenchModel::FromModel(**model);
+    if (!m.ok()) return Fail(m.status());
+    const std::string name = fmt::format("{} {}", o.model_path.substr(o.model_path.rfind('/') + 1),
+                                         LinearTypeName((*m)->type()));
+    if (absl::Status s = RunTests(**m, name, o, pool, bandwidth, rows); !s.ok()) return Fail(s);
+  } else {
+    absl::StatusOr<engine::model::ModelConfig> config = engine::bench::ShapeConfig(o.shape);
+    if (!config.ok()) return Fail(config.status());
+    for (LinearType type : types) {
+      const std::string name = fmt::format("{} {}", o.shape, LinearTypeName(type));
+      fmt::print(stderr, "fp4lm bench: {}: generating random weights (seed {})\n", name, o.seed);
+      absl::StatusOr<std::unique_ptr<BenchModel>> m =
+          BenchModel::CreateRandom(*config, type, o.seed);
+      if (!m.ok()) {
+        if (!absl::IsResourceExhausted(m.status())) return Fail(m.status());
+        rows.push_back(Row{.model = name, .type = type, .params = config->ParameterCount(),
+                           .skipped = std::string(m.status().message())});
+        continue;
+      }
+      fmt::print(stderr, "fp4lm bench: {}: running\n", name);
+      if (absl::Status s = RunTests(**m, name, o, pool, bandwidth, rows); !s.ok()) return Fail(s);
+    }
+  }
+
+  const std::vector<std::string> ratios = Ratios(rows, o);
+  if (o.json) {
+    fmt::print("{}\n", Json(rows, threads, bandwidth, backend, ratios));
+    return kExitOk;
+  }
+  PrintTable(rows, threads, backend);
+  fmt::print("\nmemory read bandwidth: {:.1f} GB/s with {} threads; a tg row's bound = bandwidth "
+             "/ bytes one token reads (weights, head, KV cache at the mean position)\n",
+             bandwidth / 1e9, threads);
+  for (const std::string& r : ratios) fmt::print("{}\n", r);
+  fmt::print("cpu: {}\n", engine::kernels::DetectCpuFeatures().ToString());
+  return kExitOk;
+}
+
+}  // namespace
+
+int RunBench(std::span<const std::string> args) {
+  BenchOptions o;
+  ArgParser parser(
+      "fp4lm bench",
+      "fp4lm bench (-m MODEL | --shape NAME) [--types LIST] [-p N] [-n N] [-r N] [-t N] [--json]",
+      "Times prompt processing (pp) and token generation (tg) like llama-bench: a model file as "
+      "loaded, or a named shape (tinyllama-1.1b, llama2-7b, smollm2-135m) with seeded random "
+      "weights made in process in each --types (speed does not depend on the values). Generation "
+      "rows show the share of their memory-bandwidth bound, measured in the same run.");
+  parser.AddString("model", 'm', &o.model_path, "FILE", "model file (runs as loaded)");
+  parser.AddString("shape", 0, &o.shape, "NAME", "tinyllama-1.1b, llama2-7b or smollm2-135m");
+  parser.AddString("types", 0, &o.types, "LIST", "--shape: comma-separated w4a4,w4a16,f16,f32");
+  parser.AddInt("n-prompt", 'p', &o.n_prompt, "N", "prompt tokens (0 = no pp test)").AtLeast(0);
+  parser.AddInt("n-gen", 'n', &o.n_gen, "N", "generated tokens (0 = no tg test)").AtLeast(0);
+  parser.AddInt("repetitions", 'r', &o.reps, "N", "timed runs per test").AtLeast(1);
+  parser.AddInt("threads", 't', &o.threads, "N", "CPU threads; 0 = all").AtLeast(0);
+  parser.AddUint64("seed", 0, &o.seed, "S", "--shape: seed of the random weights");
+  parser.AddFlag("json", 0, &o.json, "print the results as JSON");
+  if (std::optional<int> exit = ParseCommandLine(parser, args)) return *exit;
+  auto usage = [&](const std::string& message) {
+    fmt::print(stderr, "fp4lm bench: {}\nRun 'fp4lm bench --help' for usage.\n", message);
+    return kExitUsage;
+  };
+  if (o.model_path.empty() == o.shape.empty()) return usage("give either -m MODEL or --shape NAME");
+  if (!o.model_path.empty() && parser.WasSet("types")) {
+    return usage("--types is for --shape; a model file runs in its own type");
+  }
+  if (o.n_prompt == 0 && o.n_gen == 0) return usage("nothing to run: -p 0 and -n 0");
+  return Bench(o);
+}
+
+}  // namespace fp4lm

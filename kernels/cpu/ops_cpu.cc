@@ -224,19 +224,24 @@ void SiluMul(const float* gate, const float* up, float* out, int64_t n) {
 
 namespace {
 
-// One (query token, head) row of attention: scores over n_keys cached keys, softmax, and the
-// probability-weighted sum of the values. Keys and values of one kv head are contiguous
-// [n_keys, head_dim] runs (engine/kv_cache.h).
-struct AttentionRowArgs {
-  const float* q;   // [head_dim]
+// One task of attention: the n_q query heads of one token that share a kv head (all or part of
+// a GQA group), each scored against the same n_keys cached keys, softmaxed, and used to weight
+// the values. Keys and values of one kv head are contiguous [n_keys, head_dim] runs
+// (engine/kv_cache.h); the n_q query (and output) rows are contiguous too.
+struct AttentionGroupArgs {
+  const float* q;   // [n_q, head_dim]
   const float* k;   // [n_keys, head_dim]
   const float* v;   // [n_keys, head_dim]
+  int64_t n_q;
   int64_t n_keys;
   int64_t head_dim;
   float scale;      // 1 / sqrt(head_dim)
-  float* scores;    // [n_keys] scratch
-  float* out;       // [head_dim]
+  float* scores;    // [n_q, RoundUp16(n_keys)] scratch
+  float* key_pad;   // [16, head_dim] scratch for the last, partial block of keys
+  float* out;       // [n_q, head_dim]
 };
+
+inline int64_t RoundUp16(int64_t n) { return (n + 15) / 16 * 16; }
 
 // exp(x) for x <= 88 in AVX-512: Cephes' expf (range reduction by ln 2 split in two constants,
 // degree-6 polynomial, ~1 ulp), scaled by 2^n with vscalefps, which also flushes very negative
@@ -261,115 +266,258 @@ inline __mmask16 TailMask(int64_t remaining) {
   return remaining >= 16 ? __mmask16(0xffff) : __mmask16((1u << remaining) - 1);
 }
 
-__attribute__((target("avx512f"))) void AttentionRowAvx512(const AttentionRowArgs& a) {
-  const int64_t hd = a.head_dim;
-  // Scores: one masked dot product per key; max in a vector.
-  __m512 vmax = _mm512_set1_ps(-INFINITY);
-  for (int64_t t = 0; t < a.n_keys; ++t) {
-    const float* kt = a.k + t * hd;
-    __m512 acc = _mm512_setzero_ps();
-    for (int64_t d = 0; d < hd; d += 16) {
-      const __mmask16 m = TailMask(hd - d);
-      acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a.q + d), _mm512_maskz_loadu_ps(m, kt + d),
-                            acc);
+// Sums each of 16 vectors into one lane of the result: lane j = sum of v[j]'s 16 lanes. Four
+// rounds of shuffle + add halve the vector count each time (30 shuffles, 15 adds), instead of
+// the 16 separate horizontal reductions (4 dependent shuffle/add steps each) it replaces.
+__attribute__((target("avx512f"))) inline __m512 Transpose16AndAdd(const __m512 (&v)[16]) {
+  // Round 1: per 128-bit lane, [x0+x2, y0+y2, x1+x3, y1+y3] for the pair (x, y) = (v[2i], v[2i+1]).
+  __m512 b[8];
+  for (int i = 0; i < 8; ++i) {
+    b[i] = _mm512_add_ps(_mm512_unpacklo_ps(v[2 * i], v[2 * i + 1]),
+                         _mm512_unpackhi_ps(v[2 * i], v[2 * i + 1]));
+  }
+  // Round 2: per 128-bit lane, the lane's partial sums of v[4i], ..., v[4i+3] in order.
+  __m512 c[4];
+  for (int i = 0; i < 4; ++i) {
+    const __m512d lo = _mm512_castps_pd(b[2 * i]), hi = _mm512_castps_pd(b[2 * i + 1]);
+    c[i] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(lo, hi)),
+                         _mm512_castpd_ps(_mm512_unpackhi_pd(lo, hi)));
+  }
+  // Rounds 3 and 4: add the four 128-bit lanes of c[i] and move the total to lane i.
+  const __m512 e0 = _mm512_add_ps(_mm512_shuffle_f32x4(c[0], c[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                                  _mm512_shuffle_f32x4(c[0], c[1], _MM_SHUFFLE(3, 1, 3, 1)));
+  const __m512 e1 = _mm512_add_ps(_mm512_shuffle_f32x4(c[2], c[3], _MM_SHUFFLE(2, 0, 2, 0)),
+                                  _mm512_shuffle_f32x4(c[2], c[3], _MM_SHUFFLE(3, 1, 3, 1)));
+  return _mm512_add_ps(_mm512_shuffle_f32x4(e0, e1, _MM_SHUFFLE(2, 0, 2, 0)),
+                       _mm512_shuffle_f32x4(e0, e1, _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
+// Dot products of one query with 16 consecutive keys (rows head_dim apart): 16 independent
+// accumulators over head_dim keep the FMA pipes busy, and one transpose-add ends all of them.
+__attribute__((target("avx512f"))) inline __m512 Dot16KeysAvx512(const float* q, const float* k,
+                                                                  int64_t hd) {
+  __m512 acc[16];
+  for (__m512& a : acc) a = _mm512_setzero_ps();
+  int64_t d = 0;
+  for (; d + 16 <= hd; d += 16) {
+    const __m512 qv = _mm512_loadu_ps(q + d);
+    const float* kd = k + d;
+#pragma GCC unroll 16
+    for (int j = 0; j < 16; ++j) acc[j] = _mm512_fmadd_ps(qv, _mm512_loadu_ps(kd + j * hd), acc[j]);
+  }
+  if (d < hd) {
+    // Lanes past head_dim read as 0 in the query, so the keys' masked lanes add nothing.
+    const __mmask16 m = TailMask(hd - d);
+    const __m512 qv = _mm512_maskz_loadu_ps(m, q + d);
+    const float* kd = k + d;
+#pragma GCC unroll 16
+    for (int j = 0; j < 16; ++j) {
+      acc[j] = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(m, kd + j * hd), acc[j]);
     }
-    a.scores[t] = ReduceAddAvx512(acc) * a.scale;
   }
-  for (int64_t t = 0; t < a.n_keys; t += 16) {
-    vmax = _mm512_mask_max_ps(vmax, TailMask(a.n_keys - t), vmax,
-                              _mm512_maskz_loadu_ps(TailMask(a.n_keys - t), a.scores + t));
-  }
-  const __m512d vmax_d = _mm512_castps_pd(vmax);
-  const __m256 max8 = _mm256_max_ps(_mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xff, vmax_d, 0)),
-                                    _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xff, vmax_d, 1)));
+  return Transpose16AndAdd(acc);
+}
+
+__attribute__((target("avx512f"))) inline float ReduceMaxAvx512(__m512 v) {
+  const __m512d d = _mm512_castps_pd(v);
+  const __m256 max8 = _mm256_max_ps(_mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xff, d, 0)),
+                                    _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xff, d, 1)));
   __m128 max4 = _mm_max_ps(_mm256_castps256_ps128(max8), _mm256_extractf128_ps(max8, 1));
   max4 = _mm_max_ps(max4, _mm_movehl_ps(max4, max4));
   max4 = _mm_max_ss(max4, _mm_movehdup_ps(max4));
-  const __m512 max = _mm512_set1_ps(_mm_cvtss_f32(max4));
-  // Probabilities (unnormalized) and their sum.
+  return _mm_cvtss_f32(max4);
+}
+
+// Softmax numerators of one row of scores in place (max tracked by the caller); returns
+// 1 / their sum.
+__attribute__((target("avx512f"))) float ExpScoresAvx512(float* scores, float max_score,
+                                                          int64_t n_keys) {
+  const __m512 max = _mm512_set1_ps(max_score);
   __m512 vsum = _mm512_setzero_ps();
-  for (int64_t t = 0; t < a.n_keys; t += 16) {
-    const __mmask16 m = TailMask(a.n_keys - t);
-    const __m512 e = ExpAvx512(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, a.scores + t), max));
-    _mm512_mask_storeu_ps(a.scores + t, m, e);
+  for (int64_t t = 0; t < n_keys; t += 16) {
+    const __mmask16 m = TailMask(n_keys - t);
+    const __m512 e = ExpAvx512(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, scores + t), max));
+    _mm512_mask_storeu_ps(scores + t, m, e);
     vsum = _mm512_mask_add_ps(vsum, m, vsum, e);
   }
-  const float inv_sum = 1.0f / ReduceAddAvx512(vsum);
-  // out = sum_t p[t] * v[t], head_dim in chunks of 64 (4 accumulators) to stay in registers.
+  return 1.0f / ReduceAddAvx512(vsum);
+}
+
+// acc[h] += p[h * stride] * vt for NH heads and up to 64 floats of one value row.
+template <int NH>
+__attribute__((target("avx512f"), always_inline)) inline void ValueStepAvx512(
+    const float* p, int64_t stride, const float* vt, const __mmask16 (&mask)[4],
+    __m512 (&acc)[NH][4]) {
+  __m512 vv[4];
+  for (int c = 0; c < 4; ++c) vv[c] = _mm512_maskz_loadu_ps(mask[c], vt + 16 * c);
+  for (int h = 0; h < NH; ++h) {
+    const __m512 ph = _mm512_set1_ps(p[h * stride]);
+    for (int c = 0; c < 4; ++c) acc[h][c] = _mm512_fmadd_ps(ph, vv[c], acc[h][c]);
+  }
+}
+
+// out[h] = inv_sum[h] * sum_t p[h][t] * v[t] for NH query heads (rows of p `stride` apart), in
+// head_dim chunks of 64. Each value vector loaded serves all NH heads, and KU keys in flight
+// give NH * KU * 4 independent accumulators, enough to cover the FMA latency even for one head.
+template <int NH>
+__attribute__((target("avx512f"))) void WeightedValuesAvx512(const float* p, int64_t stride,
+                                                              const float* v, int64_t n_keys,
+                                                              int64_t hd, const float* inv_sum,
+                                                              float* out) {
+  constexpr int kKU = NH == 1 ? 4 : NH == 2 ? 2 : 1;
   for (int64_t d0 = 0; d0 < hd; d0 += 64) {
-    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),
-                     _mm512_setzero_ps()};
-    for (int64_t t = 0; t < a.n_keys; ++t) {
-      const __m512 p = _mm512_set1_ps(a.scores[t]);
-      const float* vt = a.v + t * hd + d0;
-      for (int c = 0; c < 4 && d0 + 16 * c < hd; ++c) {
-        acc[c] = _mm512_fmadd_ps(p, _mm512_maskz_loadu_ps(TailMask(hd - d0 - 16 * c), vt + 16 * c),
-                                 acc[c]);
+    // Chunks past head_dim get an empty mask: their loads read nothing and their stores write
+    // nothing, which keeps the inner loop free of branches.
+    __mmask16 mask[4];
+    for (int c = 0; c < 4; ++c) mask[c] = hd - d0 - 16 * c > 0 ? TailMask(hd - d0 - 16 * c) : 0;
+    __m512 acc[kKU][NH][4];
+    for (int u = 0; u < kKU; ++u) {
+      for (int h = 0; h < NH; ++h) {
+        for (int c = 0; c < 4; ++c) acc[u][h][c] = _mm512_setzero_ps();
       }
     }
-    for (int c = 0; c < 4 && d0 + 16 * c < hd; ++c) {
-      _mm512_mask_storeu_ps(a.out + d0 + 16 * c, TailMask(hd - d0 - 16 * c),
-                            _mm512_mul_ps(acc[c], _mm512_set1_ps(inv_sum)));
+    int64_t t = 0;
+    for (; t + kKU <= n_keys; t += kKU) {
+      for (int u = 0; u < kKU; ++u) {
+        ValueStepAvx512<NH>(p + t + u, stride, v + (t + u) * hd + d0, mask, acc[u]);
+      }
+    }
+    for (; t < n_keys; ++t) ValueStepAvx512<NH>(p + t, stride, v + t * hd + d0, mask, acc[0]);
+    for (int h = 0; h < NH; ++h) {
+      for (int c = 0; c < 4; ++c) {
+        __m512 sum = acc[0][h][c];
+        for (int u = 1; u < kKU; ++u) sum = _mm512_add_ps(sum, acc[u][h][c]);
+        _mm512_mask_storeu_ps(out + h * hd + d0 + 16 * c, mask[c],
+                              _mm512_mul_ps(sum, _mm512_set1_ps(inv_sum[h])));
+      }
+    }
+  }
+}
+
+// At most this many query heads per task: their running maxima stay in registers.
+constexpr int64_t kMaxGroupHeads = 16;
+
+__attribute__((target("avx512f"))) void AttentionGroupAvx512(const AttentionGroupArgs& a) {
+  const int64_t hd = a.head_dim, stride = RoundUp16(a.n_keys);
+  const __m512 scale = _mm512_set1_ps(a.scale);
+  __m512 vmax[kMaxGroupHeads];
+  for (int64_t h = 0; h < a.n_q; ++h) vmax[h] = _mm512_set1_ps(-INFINITY);
+  // Scores, 16 keys at a time; every query head of the group reads the block while it is in L1.
+  for (int64_t t = 0; t < a.n_keys; t += 16) {
+    const int64_t rem = a.n_keys - t;
+    const float* kb = a.k + t * hd;
+    if (rem < 16) {
+      // The cache may end before 16 rows, so the last block runs on a zero-padded copy.
+      std::copy(kb, kb + rem * hd, a.key_pad);
+      std::fill(a.key_pad + rem * hd, a.key_pad + 16 * hd, 0.0f);
+      kb = a.key_pad;
+    }
+    const __mmask16 m = TailMask(rem);
+    for (int64_t h = 0; h < a.n_q; ++h) {
+      const __m512 s = _mm512_mul_ps(Dot16KeysAvx512(a.q + h * hd, kb, hd), scale);
+      _mm512_mask_storeu_ps(a.scores + h * stride + t, m, s);
+      vmax[h] = _mm512_mask_max_ps(vmax[h], m, vmax[h], s);
+    }
+  }
+  float inv_sum[kMaxGroupHeads];
+  for (int64_t h = 0; h < a.n_q; ++h) {
+    inv_sum[h] = ExpScoresAvx512(a.scores + h * stride, ReduceMaxAvx512(vmax[h]), a.n_keys);
+  }
+  for (int64_t h = 0; h < a.n_q; h += 4) {
+    const float* p = a.scores + h * stride;
+    float* out = a.out + h * hd;
+    switch (std::min<int64_t>(4, a.n_q - h)) {
+      case 1: WeightedValuesAvx512<1>(p, stride, a.v, a.n_keys, hd, inv_sum + h, out); break;
+      case 2: WeightedValuesAvx512<2>(p, stride, a.v, a.n_keys, hd, inv_sum + h, out); break;
+      case 3: WeightedValuesAvx512<3>(p, stride, a.v, a.n_keys, hd, inv_sum + h, out); break;
+      default: WeightedValuesAvx512<4>(p, stride, a.v, a.n_keys, hd, inv_sum + h, out); break;
     }
   }
 }
 
 // Portable version (and the AVX2 machines' path, compiled for AVX2 so its non-reduction loops
-// vectorize).
+// vectorize), one query head at a time.
 template <bool kAvx2>
-void AttentionRowGenericImpl(const AttentionRowArgs& a) {
+void AttentionGroupGenericImpl(const AttentionGroupArgs& a) {
   const int64_t hd = a.head_dim;
-  float max_score = -INFINITY;
-  for (int64_t t = 0; t < a.n_keys; ++t) {
-    float dot = 0.0f;
-    for (int64_t d = 0; d < hd; ++d) dot += a.q[d] * a.k[t * hd + d];
-    a.scores[t] = dot * a.scale;
-    max_score = std::max(max_score, a.scores[t]);
+  for (int64_t h = 0; h < a.n_q; ++h) {
+    const float* q = a.q + h * hd;
+    float* out = a.out + h * hd;
+    float max_score = -INFINITY;
+    for (int64_t t = 0; t < a.n_keys; ++t) {
+      float dot = 0.0f;
+      for (int64_t d = 0; d < hd; ++d) dot += q[d] * a.k[t * hd + d];
+      a.scores[t] = dot * a.scale;
+      max_score = std::max(max_score, a.scores[t]);
+    }
+    float sum = 0.0f;
+    for (int64_t t = 0; t < a.n_keys; ++t) {
+      a.scores[t] = std::exp(a.scores[t] - max_score);
+      sum += a.scores[t];
+    }
+    std::fill(out, out + hd, 0.0f);
+    for (int64_t t = 0; t < a.n_keys; ++t) {
+      const float p = a.scores[t];
+      for (int64_t d = 0; d < hd; ++d) out[d] += p * a.v[t * hd + d];
+    }
+    const float inv_sum = 1.0f / sum;
+    for (int64_t d = 0; d < hd; ++d) out[d] *= inv_sum;
   }
-  float sum = 0.0f;
-  for (int64_t t = 0; t < a.n_keys; ++t) {
-    a.scores[t] = std::exp(a.scores[t] - max_score);
-    sum += a.scores[t];
-  }
-  std::fill(a.out, a.out + hd, 0.0f);
-  for (int64_t t = 0; t < a.n_keys; ++t) {
-    const float p = a.scores[t];
-    for (int64_t d = 0; d < hd; ++d) a.out[d] += p * a.v[t * hd + d];
-  }
-  const float inv_sum = 1.0f / sum;
-  for (int64_t d = 0; d < hd; ++d) a.out[d] *= inv_sum;
 }
-__attribute__((target("avx2,fma"))) void AttentionRowAvx2(const AttentionRowArgs& a) {
-  AttentionRowGenericImpl<true>(a);
+__attribute__((target("avx2,fma"))) void AttentionGroupAvx2(const AttentionGroupArgs& a) {
+  AttentionGroupGenericImpl<true>(a);
 }
-void AttentionRowGeneric(const AttentionRowArgs& a) { AttentionRowGenericImpl<false>(a); }
+void AttentionGroupGeneric(const AttentionGroupArgs& a) { AttentionGroupGenericImpl<false>(a); }
 
-using AttentionRowFn = void (*)(const AttentionRowArgs&);
-AttentionRowFn SelectAttentionRow() {
+using AttentionGroupFn = void (*)(const AttentionGroupArgs&);
+AttentionGroupFn SelectAttentionGroup() {
   const CpuFeatures f = DetectCpuFeatures();
-  return f.avx512f ? AttentionRowAvx512 : (f.avx2 && f.fma) ? AttentionRowAvx2 : AttentionRowGeneric;
+  return f.avx512f                ? AttentionGroupAvx512
+         : (f.avx2 && f.fma)      ? AttentionGroupAvx2
+                                  : AttentionGroupGeneric;
+}
+
+// Query heads per task: the largest divisor of the GQA group (at most kMaxGroupHeads) that still
+// leaves every thread several tasks, so decode (m = 1) keeps its parallelism.
+int64_t HeadsPerTask(const AttentionShape& s, int threads) {
+  const int64_t group = s.n_heads / s.n_kv_heads;
+  for (int64_t g = std::min(group, kMaxGroupHeads); g > 1; --g) {
+    if (group % g == 0 && s.m * s.n_heads / g >= 4 * threads) return g;
+  }
+  return 1;
 }
 
 }  // namespace
 
 void Attention(ThreadPool& pool, const float* q, const float* k_cache, const float* v_cache,
                const int32_t* positions, float* out, const AttentionShape& s) {
-  static const AttentionRowFn attention_row = SelectAttentionRow();
+  static const AttentionGroupFn attention_group = SelectAttentionGroup();
   const int64_t group = s.n_heads / s.n_kv_heads;
+  const int64_t heads_per_task = HeadsPerTask(s, pool.num_threads());
+  const int64_t tasks_per_token = s.n_heads / heads_per_task;
   const float scale = 1.0f / std::sqrt(static_cast<float>(s.head_dim));
   const int64_t max_keys = *std::max_element(positions, positions + s.m) + 1;
-  std::vector<float> scores(static_cast<size_t>(pool.num_threads() * max_keys));
-  pool.ParallelFor(s.m * s.n_heads, [&](int thread, int64_t begin, int64_t end) {
+  const int64_t scratch = heads_per_task * RoundUp16(max_keys) + 16 * s.head_dim;
+  std::vector<float> scratch_all(static_cast<size_t>(pool.num_threads() * scratch));
+  pool.ParallelFor(s.m * tasks_per_token, [&](int thread, int64_t begin, int64_t end) {
+    float* scores = scratch_all.data() + thread * scratch;
     for (int64_t task = begin; task < end; ++task) {
-      const int64_t i = task / s.n_heads, h = task % s.n_heads;
-      attention_row({.q = q + (i * s.n_heads + h) * s.head_dim,
-                     .k = k_cache + (h / group) * s.capacity * s.head_dim,
-                     .v = v_cache + (h / group) * s.capacity * s.head_dim,
-                     .n_keys = positions[i] + 1,
-                     .head_dim = s.head_dim,
-                     .scale = scale,
-                     .scores = scores.data() + thread * max_keys,
-                     .out = out + (i * s.n_heads + h) * s.head_dim});
+      // Causal rows cost in proportion to their position and ParallelFor hands out contiguous
+      // ranges, so tokens go in the order 0, m-1, 1, m-2, ...: every range gets a fair share.
+      const int64_t j = task / tasks_per_token;
+      const int64_t i = j % 2 == 0 ? j / 2 : s.m - 1 - j / 2;
+      const int64_t h = task % tasks_per_token * heads_per_task;
+      const int64_t kv_offset = (h / group) * s.capacity * s.head_dim;
+      attention_group({.q = q + (i * s.n_heads + h) * s.head_dim,
+                       .k = k_cache + kv_offset,
+                       .v = v_cache + kv_offset,
+                       .n_q = heads_per_task,
+                       .n_keys = positions[i] + 1,
+                       .head_dim = s.head_dim,
+                       .scale = scale,
+                       .scores = scores,
+                       .key_pad = scores + heads_per_task * RoundUp16(max_keys),
+                       .out = out + (i * s.n_heads + h) * s.head_dim});
     }
   });
 }

@@ -114,6 +114,26 @@ TEST(Fp4GemmTest, EveryPathEqualsReferenceOnAwkwardShapesAndAllFormatPairs) {
   }
 }
 
+// Prefill row counts (remainders of every register blocking of the m loop, and m = 512 as in a
+// prefill chunk) with a k that is not a multiple of the 8-k weight groups.
+TEST(Fp4GemmTest, PrefillRowCountsAndUnalignedKEqualReference) {
+  ThreadPool pool(1);  // as above: the reference is the slow part
+  Fp4GemmScratch scratch;
+  std::mt19937 rng(44);
+  for (Fp4Kind a_kind : kKinds) {
+    for (Fp4Kind w_kind : kKinds) {
+      CheckAllPaths(pool, a_kind, w_kind, {33, 40, 2050}, rng, &scratch);
+      if (HasFatalFailure()) return;
+    }
+  }
+  for (const Shape& s : {Shape{512, 70, 2050}, Shape{512, 33, 264}}) {
+    CheckAllPaths(pool, Fp4Kind::kE2M1, Fp4Kind::kE2M1, s, rng, &scratch);
+    if (HasFatalFailure()) return;
+    CheckAllPaths(pool, Fp4Kind::kE3M0, Fp4Kind::kE1M2, s, rng, &scratch);
+    if (HasFatalFailure()) return;
+  }
+}
+
 // Threads split the 16-row tiles unevenly (3 threads); no scratch (allocating per call).
 TEST(Fp4GemmTest, ThreadedPrefillAndDecodeSizesWithoutScratch) {
   ThreadPool pool(3);

@@ -2,6 +2,7 @@
 // awkward shapes. Float kernels use a data-derived bound: |cpu - ref| <= kRelTol * sum|terms|.
 #include "kernels/cpu/ops_cpu.h"
 
+#include <algorithm>
 #include <bit>
 #include <cfloat>
 #include <cmath>
@@ -236,6 +237,42 @@ TEST(OpsCpuTest, AttentionMatchesReferenceWithGroupedHeads) {
     Attention(pool, q.data(), k.data(), v.data(), positions.data(), got.data(), s);
     AttentionRef(q.data(), k.data(), v.data(), positions.data(), want.data(), s);
     for (size_t i = 0; i < got.size(); ++i) ASSERT_NEAR(got[i], want[i], 2e-5) << i;
+  }
+}
+
+// The AVX-512 kernel scores keys in blocks of 16 (a zero-padded copy for the last, partial
+// block) and runs up to a whole GQA group of query heads per task; these shapes cover block
+// boundaries, head_dim tails, whole and split groups, and decode and prefill.
+TEST(OpsCpuTest, AttentionMatchesReferenceAcrossKeyBlocksAndGroups) {
+  std::mt19937 rng(kSeed);
+  for (int threads : {1, 2}) {
+    ThreadPool pool(threads);
+    for (int64_t head_dim : {64, 128, 48, 20}) {
+      for (int64_t n_keys : {1, 15, 16, 17, 300}) {
+        for (int64_t gqa : {1, 8}) {
+          for (int64_t m : {1, 7}) {
+            SCOPED_TRACE(absl::StrCat("threads=", threads, " head_dim=", head_dim, " n_keys=",
+                                      n_keys, " gqa=", gqa, " m=", m));
+            const AttentionShape s{.m = m, .n_heads = 2 * gqa, .n_kv_heads = 2,
+                                   .head_dim = head_dim, .capacity = n_keys};
+            const std::vector<float> q = Random(s.m * s.n_heads * s.head_dim, rng);
+            std::vector<float> k = Random(s.n_kv_heads * s.capacity * s.head_dim, rng);
+            for (float& x : k) x *= 4.0f;
+            const std::vector<float> v = Random(s.n_kv_heads * s.capacity * s.head_dim, rng);
+            // The last token sees all n_keys keys (the cache is exactly full, so any read past
+            // it would leave the buffer); earlier tokens see fewer.
+            std::vector<int32_t> positions(static_cast<size_t>(m));
+            for (int64_t i = 0; i < m; ++i) {
+              positions[i] = static_cast<int32_t>(std::max<int64_t>(0, n_keys - m + i));
+            }
+            std::vector<float> got(q.size()), want(q.size());
+            Attention(pool, q.data(), k.data(), v.data(), positions.data(), got.data(), s);
+            AttentionRef(q.data(), k.data(), v.data(), positions.data(), want.data(), s);
+            for (size_t i = 0; i < got.size(); ++i) ASSERT_NEAR(got[i], want[i], 2e-5) << i;
+          }
+        }
+      }
+    }
   }
 }
 

@@ -1,10 +1,8 @@
 #include "engine/kv_cache.h"
 
-#include <unistd.h>
-
-#include <new>
-
 #include "absl/strings/str_cat.h"
+#include "kernels/core/status_macros.h"
+#include "model/memory_limit.h"
 
 namespace engine {
 
@@ -20,13 +18,11 @@ absl::StatusOr<KvCache> KvCache::Create(const KvCacheShape& shape) {
                           static_cast<uint32_t>(shape.capacity) *
                           static_cast<uint32_t>(shape.head_dim);
   const uint64_t bytes = 2 * floats * sizeof(float);
-  const uint64_t physical =
-      static_cast<uint64_t>(sysconf(_SC_PHYS_PAGES)) * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
-  if (bytes > physical) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "KV cache of ", shape.capacity, " tokens needs ", bytes >> 20, " MiB, more than the ",
-        physical >> 20, " MiB of memory; use a smaller context"));
-  }
+  // Physical memory, or the container's limit when lower: beyond it the OOM killer would end
+  // the process instead of an error.
+  ENGINE_RETURN_IF_ERROR(model::CheckMemory(
+      bytes, absl::StrCat("a KV cache of ", shape.capacity, " tokens"),
+      "KV cache (use a smaller context)"));
   KvCache cache;
   cache.shape_ = shape;
   cache.k_.resize(floats);

@@ -1,7 +1,9 @@
 // Session: the mutable half of inference (KV cache, scratch, sampler, thread pool) over an
-// immutable Model.
+// immutable Model, which it shares ownership of, so it may outlive the Model object.
 #include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "engine/engine.h"
@@ -12,9 +14,59 @@
 #include "kernels/core/status_macros.h"
 
 namespace engine {
+namespace {
+
+// A Session is not thread-safe (engine.h). This turns concurrent use from a second thread into
+// a FailedPrecondition error instead of a corrupted KV cache: the first public call in flight
+// owns the Session, and calls from the owning thread nest (Step calls Sample and Prefill; a
+// TokenCallback may read or rewind the Session it is called from).
+class OwnerGuard {
+ public:
+  absl::Status Enter(const char* call) {
+    const std::thread::id me = std::this_thread::get_id();
+    std::thread::id none;
+    if (owner_.load(std::memory_order_acquire) != me &&
+        !owner_.compare_exchange_strong(none, me, std::memory_order_acq_rel)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "Session::", call,
+          " called while another thread is using the same Session; a Session is not "
+          "thread-safe: use one per thread"));
+    }
+    ++depth_;
+    return absl::OkStatus();
+  }
+  void Leave() {
+    if (--depth_ == 0) owner_.store(std::thread::id(), std::memory_order_release);
+  }
+
+ private:
+  std::atomic<std::thread::id> owner_{};
+  int depth_ = 0;  // only the owning thread touches it
+};
+
+class ScopedUse {
+ public:
+  explicit ScopedUse(OwnerGuard* guard) : guard_(guard) {}
+  ~ScopedUse() { guard_->Leave(); }
+  ScopedUse(const ScopedUse&) = delete;
+  ScopedUse& operator=(const ScopedUse&) = delete;
+
+ private:
+  OwnerGuard* guard_;
+};
+
+}  // namespace
+
+// First statement of every public Session call that reads or changes its state.
+#define FP4LM_SESSION_ENTER(call)                       \
+  ENGINE_RETURN_IF_ERROR(impl_->guard.Enter(call));     \
+  const ScopedUse session_scoped_use_(&impl_->guard)
 
 struct Session::Impl {
+  // The model's state is shared, so a Session that outlives its Model keeps working.
+  std::shared_ptr<const Model::Impl> model_owner;
   const Model::Impl* model = nullptr;
+  OwnerGuard guard;
   KvCache kv;
   kernels::ThreadPool pool;
   ForwardBuffers buffers;
@@ -28,8 +80,9 @@ struct Session::Impl {
   int32_t sink_offset = 0;
   bool sink_prefix = true;  // SessionOptions::sink_prefix
 
-  Impl(const Model::Impl& m, KvCache cache, int num_threads)
-      : model(&m), kv(std::move(cache)), pool(num_threads) {}
+  Impl(std::shared_ptr<const Model::Impl> m, KvCache cache, int num_threads)
+      : model_owner(std::move(m)), model(model_owner.get()), kv(std::move(cache)),
+        pool(num_threads) {}
 
   const model::ModelConfig& config() const { return model->loaded.config; }
 
@@ -125,12 +178,13 @@ absl::StatusOr<std::unique_ptr<Session>> Session::Create(const Model& model,
                                                                     .n_kv_heads = c.n_kv_heads,
                                                                     .head_dim = c.head_dim,
                                                                     .capacity = capacity + (sink_slot ? 1 : 0)}));
-  auto impl = std::make_unique<Impl>(*model.impl_, std::move(kv), model.impl_->num_threads);
+  auto impl = std::make_unique<Impl>(model.impl_, std::move(kv), model.impl_->num_threads);
   impl->sink_prefix = sink_slot;
   return std::unique_ptr<Session>(new Session(std::move(impl)));
 }
 
 absl::Status Session::Prefill(std::span<const TokenId> tokens) {
+  FP4LM_SESSION_ENTER("Prefill");
   ENGINE_RETURN_IF_ERROR(impl_->CheckTokens(tokens));
   impl_->Run(tokens, nullptr);
   return absl::OkStatus();
@@ -138,6 +192,7 @@ absl::Status Session::Prefill(std::span<const TokenId> tokens) {
 
 absl::Status Session::PrefillAllLogits(std::span<const TokenId> tokens,
                                        std::vector<float>* logits) {
+  FP4LM_SESSION_ENTER("PrefillAllLogits");
   if (logits == nullptr) return absl::InvalidArgumentError("logits output is null");
   ENGINE_RETURN_IF_ERROR(impl_->CheckTokens(tokens));
   impl_->Run(tokens, logits);
@@ -145,8 +200,10 @@ absl::Status Session::PrefillAllLogits(std::span<const TokenId> tokens,
 }
 
 absl::StatusOr<TokenId> Session::Sample(const SamplingParams& params) {
+  FP4LM_SESSION_ENTER("Sample");
   if (!impl_->has_logits) {
-    return absl::FailedPreconditionError("Sample/Step called before Prefill: no logits yet");
+    return absl::FailedPreconditionError(
+        "Sample/Step called before Prefill (or after Rewind): no logits to sample from");
   }
   ENGINE_RETURN_IF_ERROR(ValidateSamplingParams(params));
   if (params.seed != impl_->sampler_seed) {
@@ -157,6 +214,7 @@ absl::StatusOr<TokenId> Session::Sample(const SamplingParams& params) {
 }
 
 absl::StatusOr<TokenId> Session::Step(const SamplingParams& params) {
+  FP4LM_SESSION_ENTER("Step");
   ENGINE_ASSIGN_OR_RETURN(TokenId token, Sample(params));
   const TokenId one[1] = {token};
   ENGINE_RETURN_IF_ERROR(Prefill(one));
@@ -166,6 +224,7 @@ absl::StatusOr<TokenId> Session::Step(const SamplingParams& params) {
 absl::Status Session::Generate(std::string_view prompt, const SamplingParams& params,
                                const TokenCallback& on_token, std::vector<TokenId>* generated,
                                GenerateStats* stats) {
+  FP4LM_SESSION_ENTER("Generate");
   const tokenizer::Tokenizer& tok = *impl_->model->tokenizer;
   ENGINE_ASSIGN_OR_RETURN(std::vector<TokenId> tokens,
                           tok.Encode(prompt, tokenizer::EncodeOptions{.add_bos = position() == 0}));
@@ -182,6 +241,7 @@ absl::Status Session::GenerateFromTokens(std::span<const TokenId> tokens,
                                          const SamplingParams& params,
                                          const TokenCallback& on_token,
                                          std::vector<TokenId>* generated, GenerateStats* stats) {
+  FP4LM_SESSION_ENTER("GenerateFromTokens");
   using Clock = std::chrono::steady_clock;
   const Model::Impl& model = *impl_->model;
   impl_->sampler.Reseed(params.seed);
@@ -228,13 +288,17 @@ absl::Status Session::GenerateFromTokens(std::span<const TokenId> tokens,
   return status;
 }
 
-std::span<const float> Session::Logits() const { return impl_->logits; }
+std::span<const float> Session::Logits() const {
+  if (!impl_->has_logits) return {};
+  return impl_->logits;
+}
 int32_t Session::position() const { return impl_->kv.size() - impl_->sink_offset; }
 int32_t Session::capacity() const {
   return impl_->kv.capacity() - (impl_->sink_prefix ? 1 : 0);
 }
 
 absl::Status Session::Rewind(int32_t new_position) {
+  FP4LM_SESSION_ENTER("Rewind");
   if (new_position < 0 || new_position > position()) {
     return absl::FailedPreconditionError(absl::StrCat(
         "cannot rewind to position ", new_position, ": the cache holds ", position(), " tokens"));
@@ -246,6 +310,13 @@ absl::Status Session::Rewind(int32_t new_position) {
   // The logits belonged to the last fed position, which may be gone now.
   impl_->has_logits = false;
   return absl::OkStatus();
+}
+
+void Session::Reset() {
+  const absl::Status rewound = Rewind(0);
+  // Fails only when another thread is using the Session: a bug of the caller.
+  ENGINE_DCHECK(rewound.ok());
+  (void)rewound;
 }
 
 }  // namespace engine

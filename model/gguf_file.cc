@@ -57,6 +57,12 @@ class Cursor {
 
   absl::StatusOr<std::string> String(const std::string& what) {
     ENGINE_ASSIGN_OR_RETURN(const uint64_t length, Read<uint64_t>(what + " (string length)"));
+    if (length > kMaxStringBytes) {
+      return absl::InvalidArgumentError(absl::StrCat(path_, ": ", what, ": string length ", length,
+                                                     " at offset ", pos_ - 8,
+                                                     " exceeds the limit of ", kMaxStringBytes,
+                                                     " bytes"));
+    }
     if (length > remaining()) {
       return absl::InvalidArgumentError(absl::StrCat(path_, ": ", what, ": string length ", length,
                                                      " at offset ", pos_ - 8, " exceeds the ",
@@ -154,6 +160,10 @@ absl::Status ReadArray(Cursor& c, const std::string& what, uint32_t depth, GgufA
   ENGINE_ASSIGN_OR_RETURN(out->elem_type, ReadValueType(c, what + " (array element type)"));
   ENGINE_ASSIGN_OR_RETURN(out->size, c.Read<uint64_t>(what + " (array length)"));
   const uint64_t min_size = MinEncodedSize(out->elem_type);
+  if (out->size > kMaxArrayElements) {
+    return Invalid(c.path(), absl::StrCat(what, ": array of ", out->size, " elements at offset ",
+                                          c.pos(), " exceeds the limit of ", kMaxArrayElements));
+  }
   if (out->size > c.remaining() / min_size) {
     return Invalid(c.path(),
                    absl::StrCat(what, ": array of ", out->size, " ", ValueTypeName(out->elem_type),

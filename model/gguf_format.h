@@ -27,6 +27,10 @@ inline constexpr uint64_t kMaxTensorCount = uint64_t{1} << 24;
 inline constexpr uint64_t kMaxKvCount = uint64_t{1} << 24;
 inline constexpr uint32_t kMaxArrayNesting = 4;  // arrays of arrays, in practice never used
 inline constexpr uint32_t kMaxAlignment = uint32_t{1} << 20;
+// A metadata string (chat templates are kilobytes) and an array (a 256k-token vocabulary, or a
+// tokenizer file embedded as uint8) stay far below these.
+inline constexpr uint64_t kMaxStringBytes = uint64_t{1} << 26;
+inline constexpr uint64_t kMaxArrayElements = uint64_t{1} << 28;
 
 enum class ValueType : uint32_t {
   kUint8 = 0,

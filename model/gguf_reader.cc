@@ -16,6 +16,7 @@
 #include "model/gguf_file.h"
 #include "model/gguf_fp4.h"
 #include "model/mapped_file.h"
+#include "model/memory_limit.h"
 
 namespace engine::model {
 namespace {
@@ -286,6 +287,21 @@ absl::Status LoadWeights(const GgufFile& f, const std::shared_ptr<const MappedFi
   return absl::OkStatus();
 }
 
+// Bytes of FP32 the loader allocates for tensors it cannot use in place (everything but F32 and
+// fp4lm's FP4 codes), saturating instead of overflowing for absurd element counts.
+uint64_t ConvertedBytes(const GgufFile& f) {
+  uint64_t total = 0;
+  for (const GgufTensorInfo& t : f.tensors) {
+    if (t.type == static_cast<uint32_t>(gguf::GgmlType::kF32) || gguf::IsFp4lmType(t.type)) {
+      continue;
+    }
+    const uint64_t n = static_cast<uint64_t>(t.n_elements);
+    const uint64_t bytes = n > UINT64_MAX / sizeof(float) ? UINT64_MAX : n * sizeof(float);
+    total = bytes > UINT64_MAX - total ? UINT64_MAX : total + bytes;
+  }
+  return total;
+}
+
 absl::StatusOr<std::shared_ptr<const MappedFile>> OpenMapped(const std::string& path) {
   ENGINE_ASSIGN_OR_RETURN(std::unique_ptr<MappedFile> mapped, MappedFile::Open(path));
   return std::shared_ptr<const MappedFile>(std::move(mapped));
@@ -312,6 +328,8 @@ absl::StatusOr<LoadedModel> ReadGgufModel(const std::string& path) {
   for (const GgufTensorInfo& t : file.tensors) {
     model.tensors.push_back({.name = t.name, .dtype = t.type_name(), .shape = t.shape()});
   }
+  ENGINE_RETURN_IF_ERROR(
+      CheckMemory(ConvertedBytes(file), "dequantizing the weights to FP32", path));
   ENGINE_RETURN_IF_ERROR(LoadWeights(file, mapping, w4a4, model.config, &model.weights));
   ENGINE_RETURN_IF_ERROR(model.config.Validate(path));
   ENGINE_RETURN_IF_ERROR(model.weights.Validate(model.config, path));

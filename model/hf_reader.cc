@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "kernels/core/half.h"
 #include "kernels/core/status_macros.h"
+#include "model/memory_limit.h"
 #include "model/safetensors_reader.h"
 
 namespace engine::model {
@@ -179,9 +180,16 @@ absl::StatusOr<ModelConfig> ParseHfConfig(const Json& json, const std::string& s
   ENGINE_ASSIGN_OR_RETURN(bool attention_bias, JsonBoolOr(json, "attention_bias", false, source));
   c.qkv_bias = c.qkv_bias || attention_bias;
   if (json.contains("rope_scaling") && !json["rope_scaling"].is_null()) {
+    // Only a flat object is quoted: dump() recurses, and the value comes from the file.
+    const Json& scaling = json["rope_scaling"];
+    std::string found = scaling.type_name();
+    if (scaling.is_object() && scaling.size() <= 8) {
+      bool flat = true;
+      for (const Json& v : scaling) flat = flat && v.is_primitive();
+      if (flat) found = scaling.dump(-1, ' ', false, Json::error_handler_t::replace);
+    }
     return absl::UnimplementedError(
-        absl::StrCat(source, ": rope_scaling is not supported yet (found ",
-                     json["rope_scaling"].dump(-1, ' ', false, Json::error_handler_t::replace), ")"));
+        absl::StrCat(source, ": rope_scaling is not supported yet (found ", found, ")"));
   }
   if (json.contains("hidden_act") && json["hidden_act"].is_string() &&
       json["hidden_act"].get<std::string>() != "silu") {
@@ -203,6 +211,15 @@ absl::StatusOr<LoadedModel> ReadHfModel(const std::string& dir) {
   ENGINE_ASSIGN_OR_RETURN(model.config, ParseHfConfig(config_json, config_path));
   ModelConfig& c = model.config;
   ENGINE_ASSIGN_OR_RETURN(TensorIndex index, IndexTensors(dir));
+
+  // F16/BF16 tensors become FP32 copies (F32 ones are used in place).
+  uint64_t converted = 0;
+  for (const auto& file : index.files) {
+    for (const auto& [name, tensor] : file->tensors()) {
+      if (tensor.dtype == "F16" || tensor.dtype == "BF16") converted += 2 * tensor.data.size();
+    }
+  }
+  ENGINE_RETURN_IF_ERROR(CheckMemory(converted, "converting the weights to FP32", dir));
 
   const bool has_lm_head = index.by_name.contains("lm_head.weight");
   const bool has_embed = index.by_name.contains("model.embed_tokens.weight");

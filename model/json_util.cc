@@ -1,5 +1,6 @@
 #include "model/json_util.h"
 
+#include <cmath>
 #include <limits>
 
 #include "absl/strings/str_cat.h"
@@ -35,11 +36,21 @@ absl::StatusOr<int64_t> JsonIntOr(const Json& object, const std::string& key, in
                                   const std::string& source) {
   const Json* value = Find(object, key);
   if (value == nullptr) return fallback;
+  if (value->is_number_unsigned()) {
+    if (value->get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+      return absl::InvalidArgumentError(absl::StrCat(source, ": field '", key, "': ",
+                                                     value->get<uint64_t>(),
+                                                     " is out of range"));
+    }
+    return static_cast<int64_t>(value->get<uint64_t>());
+  }
   if (value->is_number_integer()) return value->get<int64_t>();
   if (value->is_number_float()) {
+    // 128.0 is accepted as 128; the range test comes first because converting a double outside
+    // int64's range is undefined behaviour (found by fuzzing: 8.9e61).
     const double d = value->get<double>();
-    if (d == static_cast<double>(static_cast<int64_t>(d)) &&
-        std::abs(d) < static_cast<double>(std::numeric_limits<int32_t>::max())) {
+    if (std::abs(d) < static_cast<double>(std::numeric_limits<int32_t>::max()) &&
+        d == std::trunc(d)) {
       return static_cast<int64_t>(d);
     }
   }

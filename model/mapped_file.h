@@ -34,8 +34,15 @@ class MappedFile {
   size_t size_;
 };
 
-// Reads a whole (small) file into a string: config.json, tokenizer files.
-absl::StatusOr<std::string> ReadFileToString(const std::string& path);
+// Text and tokenizer files above this size are refused before they are read (the largest real
+// ones, tokenizer.json files of big vocabularies, are tens of MiB).
+inline constexpr uint64_t kMaxSmallFileBytes = uint64_t{256} << 20;
+
+// Reads a whole (small) file into a string: config.json, tokenizer files. InvalidArgument for
+// something that is not a regular file (a FIFO or device would never end) or is larger than
+// `max_bytes`.
+absl::StatusOr<std::string> ReadFileToString(const std::string& path,
+                                             uint64_t max_bytes = kMaxSmallFileBytes);
 
 }  // namespace engine::model
 

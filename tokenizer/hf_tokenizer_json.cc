@@ -20,6 +20,9 @@ using Json = nlohmann::json;
 
 // Ids beyond this are certainly corrupt and would make us allocate gigabytes.
 constexpr int64_t kMaxTokenId = 1 << 24;
+// Sequence components nest (a Sequence of Sequences); real files use one level. The parsers
+// recurse, so a hostile file must not choose the depth.
+constexpr int kMaxNesting = 16;
 
 class Reader {
  public:
@@ -85,14 +88,20 @@ class Reader {
   const std::string& source_;
 };
 
-absl::Status ParseNormalizer(const Reader& r, const Json& n, BpeTokenizerConfig* c) {
+absl::Status ParseNormalizer(const Reader& r, const Json& n, BpeTokenizerConfig* c,
+                             int depth = 0) {
   if (n.is_null()) return absl::OkStatus();
   ENGINE_ASSIGN_OR_RETURN(const std::string type, r.Type(n, "normalizer"));
   if (type == "Sequence") {
+    if (depth >= kMaxNesting) {
+      return r.Error("normalizer", absl::StrCat("Sequences nested deeper than ", kMaxNesting));
+    }
     if (!n.contains("normalizers") || !n["normalizers"].is_array()) {
       return r.Error("normalizer", "Sequence without a 'normalizers' array");
     }
-    for (const Json& child : n["normalizers"]) ENGINE_RETURN_IF_ERROR(ParseNormalizer(r, child, c));
+    for (const Json& child : n["normalizers"]) {
+      ENGINE_RETURN_IF_ERROR(ParseNormalizer(r, child, c, depth + 1));
+    }
     return absl::OkStatus();
   }
   BpeNormalizerStep step;
@@ -143,15 +152,19 @@ absl::StatusOr<PrependScheme> ParsePrependScheme(const Reader& r, const Json& o,
   return add ? PrependScheme::kAlways : PrependScheme::kNever;
 }
 
-absl::Status ParsePreTokenizer(const Reader& r, const Json& p, BpeTokenizerConfig* c) {
+absl::Status ParsePreTokenizer(const Reader& r, const Json& p, BpeTokenizerConfig* c,
+                               int depth = 0) {
   if (p.is_null()) return absl::OkStatus();
   ENGINE_ASSIGN_OR_RETURN(const std::string type, r.Type(p, "pre_tokenizer"));
   if (type == "Sequence") {
+    if (depth >= kMaxNesting) {
+      return r.Error("pre_tokenizer", absl::StrCat("Sequences nested deeper than ", kMaxNesting));
+    }
     if (!p.contains("pretokenizers") || !p["pretokenizers"].is_array()) {
       return r.Error("pre_tokenizer", "Sequence without a 'pretokenizers' array");
     }
     for (const Json& child : p["pretokenizers"]) {
-      ENGINE_RETURN_IF_ERROR(ParsePreTokenizer(r, child, c));
+      ENGINE_RETURN_IF_ERROR(ParsePreTokenizer(r, child, c, depth + 1));
     }
     return absl::OkStatus();
   }
@@ -203,16 +216,20 @@ absl::Status ParsePreTokenizer(const Reader& r, const Json& p, BpeTokenizerConfi
 }
 
 // `fused`: a Fuse decoder ran before, so a Strip applies to the whole text, not each token.
-absl::Status ParseDecoder(const Reader& r, const Json& d, bool* fused, BpeTokenizerConfig* c) {
+absl::Status ParseDecoder(const Reader& r, const Json& d, bool* fused, BpeTokenizerConfig* c,
+                          int depth = 0) {
   if (d.is_null()) return absl::OkStatus();
   ENGINE_ASSIGN_OR_RETURN(const std::string type, r.Type(d, "decoder"));
   BpeDecoderOptions& o = c->decoder;
   if (type == "Sequence") {
+    if (depth >= kMaxNesting) {
+      return r.Error("decoder", absl::StrCat("Sequences nested deeper than ", kMaxNesting));
+    }
     if (!d.contains("decoders") || !d["decoders"].is_array()) {
       return r.Error("decoder", "Sequence without a 'decoders' array");
     }
     for (const Json& child : d["decoders"])
-      ENGINE_RETURN_IF_ERROR(ParseDecoder(r, child, fused, c));
+      ENGINE_RETURN_IF_ERROR(ParseDecoder(r, child, fused, c, depth + 1));
     return absl::OkStatus();
   }
   if (type == "ByteLevel") {
@@ -269,13 +286,16 @@ absl::Status ParseDecoder(const Reader& r, const Json& d, bool* fused, BpeTokeni
 }
 
 // Returns the token name that a TemplateProcessing "single" template puts first, or "".
-absl::StatusOr<std::string> LeadingSpecialToken(const Reader& r, const Json& p) {
+absl::StatusOr<std::string> LeadingSpecialToken(const Reader& r, const Json& p, int depth = 0) {
   if (p.is_null()) return std::string();
   ENGINE_ASSIGN_OR_RETURN(const std::string type, r.Type(p, "post_processor"));
   if (type == "Sequence") {
+    if (depth >= kMaxNesting) {
+      return r.Error("post_processor", absl::StrCat("Sequences nested deeper than ", kMaxNesting));
+    }
     if (!p.contains("processors") || !p["processors"].is_array()) return std::string();
     for (const Json& child : p["processors"]) {
-      ENGINE_ASSIGN_OR_RETURN(std::string name, LeadingSpecialToken(r, child));
+      ENGINE_ASSIGN_OR_RETURN(std::string name, LeadingSpecialToken(r, child, depth + 1));
       if (!name.empty()) return name;
     }
     return std::string();
@@ -320,6 +340,10 @@ absl::StatusOr<BpeTokenizerConfig> BpeConfigFromHfJson(std::string_view json,
   if (model_type != "BPE") {
     return r.Unsupported("model", absl::StrCat("type '", model_type, "' (only BPE is)"));
   }
+  // operator[] of a const json on a missing key is undefined behaviour (found by fuzzing: a
+  // model with "type": "BPE" and no vocab).
+  if (!model.contains("vocab")) return r.Error("model", "missing object field 'vocab'");
+  if (!model.contains("merges")) return r.Error("model", "missing array field 'merges'");
 
   BpeTokenizerConfig c;
   c.source = source;
@@ -363,6 +387,13 @@ absl::StatusOr<BpeTokenizerConfig> BpeConfigFromHfJson(std::string_view json,
     t.control = t.special;
     max_id = std::max(max_id, id);
     c.added_tokens.push_back(std::move(t));
+  }
+  // The token table has max_id + 1 entries: ids must not claim far more tokens than the file
+  // holds. Real vocabularies are dense (added tokens follow the model's, maybe after a gap).
+  const int64_t entries = static_cast<int64_t>(vocab.size() + c.added_tokens.size());
+  if (max_id >= 2 * entries + 1024) {
+    return r.Error("model.vocab", absl::StrCat("token ids go up to ", max_id, " for only ",
+                                               entries, " tokens (expected dense ids 0..n-1)"));
   }
   c.tokens.assign(static_cast<size_t>(max_id + 1), std::string());
   for (const auto& [text, id] : vocab) c.tokens[id] = text;

@@ -1,5 +1,6 @@
 // Special-token splitting (see special_tokens.h). A scan with a first-byte filter is fast
-// enough: vocabularies have tens of special tokens, not thousands.
+// enough: vocabularies have tens of special tokens, not thousands (a hostile one with many
+// still loads in O(n log n)).
 #include "tokenizer/special_tokens.h"
 
 #include <algorithm>
@@ -15,13 +16,10 @@ bool IsAsciiSpace(char c) {
 
 void SpecialTokenMatcher::Add(std::string text, TokenId id, bool lstrip, bool rstrip) {
   if (text.empty()) return;  // an empty token would match everywhere
+  const uint8_t first = static_cast<uint8_t>(text[0]);
+  const size_t length = text.size();
   entries_.push_back({std::move(text), id, lstrip, rstrip});
-  std::stable_sort(entries_.begin(), entries_.end(),
-                   [](const Entry& a, const Entry& b) { return a.text.size() > b.text.size(); });
-  for (auto& list : by_first_byte_) list.clear();
-  for (size_t i = 0; i < entries_.size(); ++i) {
-    by_first_byte_[static_cast<uint8_t>(entries_[i].text[0])].push_back(static_cast<int>(i));
-  }
+  by_first_byte_[first][length].push_back(static_cast<int>(entries_.size() - 1));
 }
 
 std::vector<Fragment> SpecialTokenMatcher::Split(std::string_view text) const {
@@ -30,12 +28,16 @@ std::vector<Fragment> SpecialTokenMatcher::Split(std::string_view text) const {
   size_t pos = 0;
   while (pos < text.size()) {
     const Entry* hit = nullptr;
-    for (int index : by_first_byte_[static_cast<uint8_t>(text[pos])]) {
-      const Entry& e = entries_[index];
-      if (text.compare(pos, e.text.size(), e.text) == 0) {
-        hit = &e;
-        break;  // longest first
+    for (const auto& [length, indices] : by_first_byte_[static_cast<uint8_t>(text[pos])]) {
+      if (length > text.size() - pos) continue;
+      for (int index : indices) {
+        const Entry& e = entries_[index];
+        if (text.compare(pos, length, e.text) == 0) {
+          hit = &e;
+          break;
+        }
       }
+      if (hit != nullptr) break;  // longest first
     }
     if (hit == nullptr) {
       ++pos;

@@ -84,6 +84,13 @@ absl::StatusOr<SpmModelProto> Llama2cToSpmModel(std::string_view bytes, int32_t 
         absl::StrCat(source, ": max_token_length is ", max_len, ", expected > 0"));
   }
 
+  // Each record takes at least 9 bytes (score, length, one byte): a vocabulary the file cannot
+  // hold is refused before `vocab_size` pieces are allocated.
+  if (static_cast<uint64_t>(vocab_size) > r.remaining() / 9) {
+    return absl::DataLossError(absl::StrCat(source, ": a vocabulary of ", vocab_size,
+                                            " tokens needs at least ", int64_t{vocab_size} * 9,
+                                            " bytes, the file has ", bytes.size()));
+  }
   SpmModelProto m;
   m.pieces.resize(vocab_size);
   for (int32_t id = 0; id < vocab_size; ++id) {

@@ -76,6 +76,15 @@ absl::Status SpmTokenizer::Init(SpmModelProto model, std::string library_bytes, 
     return absl::UnimplementedError(
         absl::StrCat(source, ": treat_whitespace_as_suffix models are not supported"));
   }
+  // sentencepiece indexes pieces in a trie that cannot hold empty keys or NUL bytes (its
+  // builder throws; found by fuzzing).
+  for (size_t i = 0; i < model.pieces.size(); ++i) {
+    const std::string& piece = model.pieces[i].piece;
+    if (piece.empty() || piece.find('\0') != std::string::npos) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          source, ": piece ", i, piece.empty() ? " is empty" : " contains a NUL byte"));
+    }
+  }
   if (const std::string error = processor_.Load(library_bytes); !error.empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat(source, ": sentencepiece rejected the model: ", error));

@@ -2,6 +2,8 @@
 // convert foreign vocabularies on the way (spm_convert.h, hf_tokenizer_json.h).
 #include "tokenizer/tokenizer.h"
 
+#include <sys/stat.h>
+
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -18,7 +20,24 @@
 namespace engine::tokenizer {
 namespace {
 
+// The largest real tokenizer files (tokenizer.json of 250k-token vocabularies) are tens of MiB.
+constexpr int64_t kMaxTokenizerFileBytes = int64_t{256} << 20;
+
 absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    const int err = errno;
+    if (err == ENOENT) return absl::NotFoundError(absl::StrCat(path, ": no such file"));
+    return absl::InvalidArgumentError(absl::StrCat(path, ": cannot stat: ", std::strerror(err)));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": not a regular file"));
+  }
+  if (st.st_size > kMaxTokenizerFileBytes) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": ", st.st_size,
+                                                   " bytes, more than the ", kMaxTokenizerFileBytes,
+                                                   " a tokenizer file may have"));
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     const int err = errno;

@@ -240,6 +240,8 @@ absl::StatusOr<TaskItem> SharedContextItem(const Record& r, std::string context,
 
 // HF {choices: {text: [...], label: [...]}, answerKey} (ARC, OpenBookQA).
 absl::StatusOr<std::pair<std::vector<std::string>, int64_t>> LabelledChoices(const Record& r) {
+  // operator[] of a const json on a missing key is undefined behaviour (found by fuzzing).
+  if (!r.Has("choices")) return r.Error("missing field 'choices'");
   const Json& c = r.json()["choices"];
   if (!c.is_object() || !c.contains("text") || !c.contains("label")) {
     return r.Error("field 'choices': expected {text: [...], label: [...]}");

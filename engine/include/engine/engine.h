@@ -1,8 +1,12 @@
 // libengine: load a model, open sessions, generate text.
 //
 // Threading: a Model is immutable after Load() and may be shared by any number of Sessions on
-// any threads. A Session is not thread-safe; use one per conversation (or per thread).
-// A Session must not outlive the Model it was created from.
+// any threads. A Session is not thread-safe; use one per conversation (or per thread). A call
+// on a Session while another thread is inside a call on it fails with FailedPrecondition
+// (best effort: the const accessors position(), capacity() and Logits() are not checked, and
+// reading them during another thread's call is undefined).
+// Lifetimes: a Session shares ownership of its model's weights and tokenizer, so it may outlive
+// the Model object. A ChatTemplate must not outlive its Model.
 //
 // Lifetimes of what is returned by reference or view: Model::info() and ChatTemplate's strings
 // and EndOfReply() live as long as their object; Session::Logits() is valid until the next
@@ -18,8 +22,11 @@
 //                       template in a model that ChatTemplate::Create is asked to use
 //   DataLoss            truncated / corrupt file
 //   Unimplemented       unsupported architecture, file version or tensor type
-//   ResourceExhausted   the prompt or generation does not fit in the context (KV cache)
-//   FailedPrecondition  Step() before Prefill(), Rewind() past the current position
+//   ResourceExhausted   the prompt or generation does not fit in the context (KV cache), or
+//                       the weights or KV cache would need more memory than the machine (or
+//                       its cgroup) has: checked before allocating
+//   FailedPrecondition  Sample()/Step() before Prefill() or after Rewind(), Rewind() past the
+//                       current position, a Session used from two threads at once
 //   Cancelled           the stream callback asked to stop
 #ifndef FP4LM_ENGINE_INCLUDE_ENGINE_ENGINE_H_
 #define FP4LM_ENGINE_INCLUDE_ENGINE_ENGINE_H_
@@ -113,7 +120,8 @@ class Model {
   friend const model::LoadedModel& LoadedModelOf(const Model&);
   friend const tokenizer::Tokenizer& TokenizerOf(const Model&);
   friend const BackendWeights& BackendOf(const Model&);
-  std::unique_ptr<Impl> impl_;
+  // Shared with every Session created from this Model (see "Lifetimes" above).
+  std::shared_ptr<Impl> impl_;
 };
 
 // One message of a conversation.
@@ -211,7 +219,9 @@ class Session {
   absl::StatusOr<TokenId> Step(const SamplingParams& params);
 
   // Tokenize (with BOS) + Prefill + Step until an end-of-generation token, max_new_tokens, or
-  // the callback returns false. An empty prompt means BOS alone. Tokens generated are appended
+  // the callback returns false. An empty prompt means BOS alone. A context that fills up
+  // during generation ends it with ResourceExhausted; the tokens generated until then were
+  // passed to the callback (and appended to `generated`). Tokens generated are appended
   // to `generated` when it is not null.
   absl::Status Generate(std::string_view prompt, const SamplingParams& params,
                         const TokenCallback& on_token, std::vector<TokenId>* generated = nullptr,
@@ -224,6 +234,7 @@ class Session {
                                   GenerateStats* stats = nullptr);
 
   // Logits of the last position fed, in host memory: a view valid until the next mutating call.
+  // Empty before the first Prefill and after Rewind.
   std::span<const float> Logits() const;
   // Logits of every position of the last Prefill when it was asked to keep them (eval),
   // [n_tokens, vocab_size] row-major.
@@ -233,7 +244,9 @@ class Session {
   int32_t capacity() const;  // context size in tokens
   // Drops the tokens at positions >= `position` (multi-turn edits, branching evaluation).
   absl::Status Rewind(int32_t position);
-  void Reset() { (void)Rewind(0); }
+  // Rewind(0). Its only failure, another thread using the Session, is a caller bug caught by a
+  // debug check (ignored in release builds).
+  void Reset();
 
  private:
   struct Impl;

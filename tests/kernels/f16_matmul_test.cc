@@ -13,19 +13,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "tests/kernels/float_sum_bound.h"
 #include "kernels/core/half.h"
 #include "kernels/ref/ops_ref.h"
 
 namespace engine::kernels {
 namespace {
 
-// A float sum of k terms in any order (SIMD lanes, k blocks, horizontal reductions; FMA or
-// not) is within gamma_k * sum|terms| of the exact sum, gamma_k = k u / (1 - k u) with
-// u = FLT_EPSILON / 2; the reference's own rounding to float and the bias add cost one u each
-// of |result|. So |got - want| <= kC * k * FLT_EPSILON * sum|x w| + 2 FLT_EPSILON (|want| + |b|)
-// holds with kC = 1/2; kC = 1 leaves a factor 2 for the (1 - k u) denominator and the bias
-// terms. A wrong index or a missed tail gives errors of order |x w|, far above it.
-constexpr double kC = 1.0;
 
 std::vector<float> RandomFloats(int64_t n, std::mt19937& rng) {
   std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
@@ -90,9 +84,9 @@ void CheckAllPaths(ThreadPool& pool, int64_t m, int64_t n, int64_t k, std::mt199
           const double expected = want[i * n + j];
           const double tolerance =
               exact ? 0.0
-                    : kC * k * FLT_EPSILON * magnitude[i * n + j] +
-                          2 * FLT_EPSILON *
-                              (std::abs(expected) + (with_bias ? std::abs(bias[j]) : 0.0));
+                    : FloatSumTolerance(
+                          k, magnitude[i * n + j],
+                          std::abs(expected) + (with_bias ? std::abs(bias[j]) : 0.0));
           ASSERT_NEAR(got[i * n + j], expected, tolerance) << "i=" << i << " j=" << j;
         }
       }

@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "tests/kernels/float_sum_bound.h"
 #include "kernels/core/cpu_features.h"
 #include "kernels/cpu/gemm_f32_tiles.h"
 #include "kernels/ref/ops_ref.h"
@@ -59,11 +60,7 @@ TEST(OpsCpuTest, MatMulMatchesReferenceOnAwkwardShapes) {
 }
 
 // The prefill path (m >= 8: gemm_internal::TiledMatMul reading the weights in place) is checked
-// with the bound of tests/kernels/f16_matmul_test.cc: a float sum of k terms in any order is
-// within gamma_k * sum|terms| of the exact sum, gamma_k = k u / (1 - k u), u = FLT_EPSILON / 2,
-// and the reference's rounding and the bias add cost one u each of |result|; kC = 1 leaves a
-// factor 2 for the denominator and the bias terms. Small-integer data must match exactly.
-constexpr double kC = 1.0;
+// with FloatSumTolerance (float_sum_bound.h); small-integer data must match exactly.
 
 enum class Data { kRandom, kSmallIntegers };
 
@@ -102,9 +99,8 @@ void CheckAgainstReference(int64_t m, int64_t n, int64_t k, std::mt19937& rng, D
         const double expected = want[i * n + j];
         const double tolerance =
             exact ? 0.0
-                  : kC * k * FLT_EPSILON * magnitude[i * n + j] +
-                        2 * FLT_EPSILON *
-                            (std::abs(expected) + (with_bias ? std::abs(bias[j]) : 0.0));
+                  : FloatSumTolerance(k, magnitude[i * n + j],
+                                      std::abs(expected) + (with_bias ? std::abs(bias[j]) : 0.0));
         ASSERT_NEAR(got[i * n + j], expected, tolerance) << "i=" << i << " j=" << j;
       }
     }

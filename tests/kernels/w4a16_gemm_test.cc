@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "tests/kernels/float_sum_bound.h"
 #include "kernels/core/fp4.h"
 #include "kernels/cpu/fp4_gemm.h"
 #include "kernels/ref/w4a16_ref.h"
@@ -90,11 +91,10 @@ std::vector<float> RandomFloats(int64_t n, float lo, float hi, std::mt19937& rng
 // Bound: the kernel sums k products Decode(w) x in float in its own order (within
 // gamma_k * sum|terms|, gamma_k ~ k FLT_EPSILON / 2), then rounds once each for * row_scale,
 // + bias and + y_old; the reference rounds its double value and its y_old add once each. With
-// S = sum_t |row_scale * Decode(w_t) * x_t| (the brief's sum|x w|):
-//   |got - want| <= kC * k * FLT_EPSILON * S + 2 * FLT_EPSILON * (S + |bias| + |y_old|)
-// kC = 1 is twice the worst-case summation bound; the second term covers the epilogue roundings
-// (every intermediate is at most S + |bias| + |y_old| in magnitude).
-constexpr double kC = 1.0;
+// S = sum_t |row_scale * Decode(w_t) * x_t|:
+//   |got - want| <= k * FLT_EPSILON * S + 2 * FLT_EPSILON * (S + |bias| + |y_old|)
+// (FloatSumTolerance, float_sum_bound.h): every intermediate of the epilogue is at most
+// S + |bias| + |y_old| in magnitude.
 
 // Small integers (and power-of-two row scales): every decoded weight is a multiple of 1/4 of at
 // most 16, so each product and partial sum is exact in float whatever the order and the kernels
@@ -158,10 +158,9 @@ void CheckAllPaths(ThreadPool& pool, Fp4Kind kind, int64_t m, int64_t n, int64_t
             const double s = magnitude[i * n + j];
             const double tolerance =
                 exact ? 0.0
-                      : kC * k * FLT_EPSILON * s +
-                            2 * FLT_EPSILON *
-                                (s + (with_bias ? std::abs(bias[j]) : 0.0) +
-                                 (accumulate ? std::abs(y_old[i * n + j]) : 0.0));
+                      : FloatSumTolerance(k, s,
+                                          s + (with_bias ? std::abs(bias[j]) : 0.0) +
+                                              (accumulate ? std::abs(y_old[i * n + j]) : 0.0));
             ASSERT_NEAR(got[i * n + j], want[i * n + j], tolerance) << "i=" << i << " j=" << j;
           }
         }

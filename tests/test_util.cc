@@ -51,4 +51,13 @@ std::string SmolLm2Path() {
   return FileExists(path) ? path : "";
 }
 
+void ExpectError(const absl::Status& status, absl::StatusCode code,
+                 const std::vector<std::string>& words) {
+  EXPECT_EQ(status.code(), code) << status;
+  for (const std::string& w : words) {
+    EXPECT_NE(std::string(status.message()).find(w), std::string::npos)
+        << "expected '" << w << "' in: " << status;
+  }
+}
+
 }  // namespace engine::testing

@@ -3,6 +3,7 @@
 #define FP4LM_TESTS_TEST_UTIL_H_
 
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -19,6 +20,11 @@ std::string TempDir();
 bool FileExists(const std::string& path);
 // The SmolLM2-135M-Instruct GGUF, if scripts/fetch-model put it in the cache; "" otherwise.
 std::string SmolLm2Path();
+
+// Expects `status` to have `code` and a message that contains every one of `words` (errors
+// must name the file, the field, what was expected and what was found).
+void ExpectError(const absl::Status& status, absl::StatusCode code,
+                 const std::vector<std::string>& words);
 
 }  // namespace engine::testing
 

@@ -512,13 +512,7 @@ class DamagedFileTest : public ::testing::Test {
   std::string good_;
 };
 
-void ExpectError(const absl::Status& s, absl::StatusCode code,
-                 const std::vector<std::string>& substrings) {
-  EXPECT_EQ(s.code(), code) << s;
-  for (const std::string& sub : substrings) {
-    EXPECT_THAT(std::string(s.message()), HasSubstr(sub)) << s;
-  }
-}
+using testing::ExpectError;
 
 template <typename T>
 std::string Le(T v) {

@@ -31,11 +31,7 @@ namespace {
 
 using ::testing::HasSubstr;
 
-void ExpectError(const absl::Status& s, absl::StatusCode code,
-                 const std::vector<std::string>& words) {
-  EXPECT_EQ(s.code(), code) << s;
-  for (const std::string& w : words) EXPECT_THAT(std::string(s.message()), HasSubstr(w)) << s;
-}
+using testing::ExpectError;
 
 // Writes `head` and extends the file (sparsely) to `size` bytes. False if the file system
 // refuses, e.g. a size above its maximum file size.

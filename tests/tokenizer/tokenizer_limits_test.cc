@@ -26,11 +26,7 @@ namespace {
 
 using ::testing::HasSubstr;
 
-void ExpectError(const absl::Status& s, absl::StatusCode code,
-                 const std::vector<std::string>& words) {
-  EXPECT_EQ(s.code(), code) << s;
-  for (const std::string& w : words) EXPECT_THAT(std::string(s.message()), HasSubstr(w)) << s;
-}
+using testing::ExpectError;
 
 std::string Tok512() {
   std::ifstream in(testing::SharedPath("models/stories260K/tok512.bin"), std::ios::binary);

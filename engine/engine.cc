@@ -38,7 +38,7 @@ namespace {
 std::string ComputePath(const kernels::CpuFeatures& f, bool w4a4) {
   const char* isa = f.avx512f ? "avx512f" : (f.avx2 && f.fma) ? "avx2+fma" : "generic";
   if (!w4a4) return absl::StrCat("cpu f32 (", isa, ")");
-  return absl::StrCat("cpu w4a4 (fp4 gemm: ", kernels::Fp4GemmIsaName(kernels::BestFp4GemmIsa()),
+  return absl::StrCat("cpu w4a4 (fp4 gemm: ", kernels::Fp4GemmPathDescription(),
                       "; attention and head f32: ", isa, ")");
 }
 

@@ -204,7 +204,7 @@ int Bench(const BenchOptions& o) {
   engine::kernels::ThreadPool pool(o.threads);
   const int threads = pool.num_threads();
   const std::string backend = fmt::format(
-      "CPU ({})", engine::kernels::Fp4GemmIsaName(engine::kernels::BestFp4GemmIsa()));
+      "CPU ({})", engine::kernels::Fp4GemmPathDescription());
   // 1 GiB: far beyond any cache, read as the decode kernels read (threads split it).
   const double bandwidth = engine::kernels::MeasureReadBandwidth(pool, int64_t{1} << 30, 5);
   fmt::print(stderr, "fp4lm bench: memory read bandwidth {:.1f} GB/s ({} threads)\n",

@@ -104,9 +104,9 @@ void BM_QuantizeActivations(benchmark::State& state) {
     QuantizeActivations(x.data(), m, k, Fp4Kind::kE2M1, 0.75f, codes.data(), BenchIsa());
     benchmark::DoNotOptimize(codes.data());
   }
-  state.counters["Gelem/s"] = benchmark::Counter(static_cast<double>(m * k),
-                                                 benchmark::Counter::kIsIterationInvariantRate,
-                                                 benchmark::Counter::kIs1000);
+  state.counters["Gelem/s"] =
+      benchmark::Counter(static_cast<double>(m * k), benchmark::Counter::kIsIterationInvariantRate,
+                         benchmark::Counter::kIs1000);
 }
 
 // {m, n, k}: SmolLM2-135M gate/up (1536 x 576) and down (576 x 1536), TinyLlama-1.1B attention
@@ -124,6 +124,14 @@ void Shapes(benchmark::internal::Benchmark* b) {
 
 BENCHMARK(BM_Fp4Gemm)
     ->Apply(Shapes)
+    ->Unit(benchmark::kMicrosecond)
+    ->MeasureProcessCPUTime()
+    ->UseRealTime();
+// Small m at the TinyLlama attention shape: where the tile (AMX) path starts to beat the
+// vector one, which sets kAmxMinRows.
+BENCHMARK(BM_Fp4Gemm)
+    ->ArgNames({"m", "n", "k"})
+    ->ArgsProduct({{2, 4, 8, 12, 16, 32, 64}, {2048}, {2048}})
     ->Unit(benchmark::kMicrosecond)
     ->MeasureProcessCPUTime()
     ->UseRealTime();

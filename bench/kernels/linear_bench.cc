@@ -146,7 +146,7 @@ void BM_W4A4(benchmark::State& state) {
     benchmark::DoNotOptimize(y.data());
   }
   SetCounters(state, Fp4WeightBytes(n, k), pool.num_threads());
-  state.SetLabel(Fp4GemmIsaName(BestFp4GemmIsa()));
+  state.SetLabel(Fp4GemmPathDescription());
 }
 
 // {m, n, k}, n x k = out x in features: TinyLlama-1.1B q/o (2048 x 2048), gate/up (5632 x 2048),

@@ -3,10 +3,29 @@
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
 #endif
+#if defined(__linux__) && defined(__x86_64__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 #include <cstdint>
 
 namespace engine::kernels {
+namespace {
+
+// Linux (5.16+) enables the 8 KiB AMX tile data state per process on request; without the
+// request the first tile instruction faults. Returns whether the state is usable.
+bool RequestAmxTileData() {
+#if defined(__linux__) && defined(__x86_64__)
+  constexpr long kArchReqXcompPerm = 0x1023;  // arch_prctl code (asm/prctl.h)
+  constexpr long kXfeatureXtileData = 18;     // XCR0 bit of the tile data state
+  return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtileData) == 0;
+#else
+  return false;
+#endif
+}
+
+}  // namespace
 
 std::string CpuFeatures::ToString() const {
   std::string s;
@@ -23,6 +42,7 @@ std::string CpuFeatures::ToString() const {
   add(avx512bw, "avx512bw");
   add(avx512vl, "avx512vl");
   add(avx512vnni, "avx512vnni");
+  add(amx_int8, "amx-int8");
   return s.empty() ? "none" : s;
 }
 
@@ -44,6 +64,8 @@ CpuFeatures DetectCpuFeatures() {
     f.fma = f.f16c = false;
     return f;
   }
+  // XCR0 bits 17-18: the OS saves the tile configuration and tile data (AMX).
+  const bool os_amx = (xcr0_lo & 0x60000) == 0x60000;
   if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) {
     f.avx2 = (ebx >> 5) & 1;
     if (os_avx512) {
@@ -52,6 +74,8 @@ CpuFeatures DetectCpuFeatures() {
       f.avx512vl = (ebx >> 31) & 1;
       f.avx512vnni = (ecx >> 11) & 1;
     }
+    const bool amx_tile = (edx >> 24) & 1, amx_int8 = (edx >> 25) & 1;
+    f.amx_int8 = os_amx && amx_tile && amx_int8 && RequestAmxTileData();
   }
   if (__get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx)) f.avxvnni = (eax >> 4) & 1;
 #endif

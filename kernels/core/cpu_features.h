@@ -16,12 +16,17 @@ struct CpuFeatures {
   bool avx512vl = false;
   bool avx512vnni = false;
   bool avxvnni = false;
+  // AMX tiles with int8 dot products, and the kernel's permission to use them granted to this
+  // process (Linux asks each process to request the tile data state: arch_prctl).
+  bool amx_int8 = false;
 
   // Space-separated list of the features present, e.g. "avx2 fma f16c avx512f ...".
   std::string ToString() const;
 };
 
-// Queries CPUID (and XGETBV for OS support of the wide registers). Cheap; call once.
+// Queries CPUID (and XGETBV for OS support of the wide registers). Cheap; call once. Where
+// the CPU has AMX-INT8 it also requests the process's permission to use the tile registers
+// (once per process; harmless to repeat), so amx_int8 means "usable now".
 CpuFeatures DetectCpuFeatures();
 
 }  // namespace engine::kernels

@@ -46,6 +46,8 @@ bool IsaSupported(Fp4GemmIsa isa, const CpuFeatures& f) {
       return f.avx2 && f.avxvnni;
     case Fp4GemmIsa::kAvx512Vnni:
       return f.avx512f && f.avx512bw && f.avx512vnni;
+    case Fp4GemmIsa::kAmx:  // the epilogue and the weight unpacking are AVX-512
+      return f.amx_int8 && f.avx512f && f.avx512bw;
     case Fp4GemmIsa::kAuto:
       return true;
   }
@@ -57,10 +59,23 @@ const CpuFeatures& Features() {
   return features;
 }
 
-Fp4GemmIsa Resolve(Fp4GemmIsa isa) {
-  if (isa == Fp4GemmIsa::kAuto) return BestFp4GemmIsa();
+// The best path for m rows: kAuto resolved, or a forced path checked.
+Fp4GemmIsa Resolve(Fp4GemmIsa isa, int64_t m) {
+  if (isa == Fp4GemmIsa::kAuto) return Fp4GemmIsaForRows(m);
   ENGINE_CHECK(IsaSupported(isa, Features()));
   return isa;
+}
+
+// The best vector path (the last supported one that is not AMX).
+Fp4GemmIsa BestVectorIsa() {
+  static const Fp4GemmIsa best = [] {
+    Fp4GemmIsa b = Fp4GemmIsa::kScalar;
+    for (Fp4GemmIsa isa : SupportedFp4GemmIsas()) {
+      if (isa != Fp4GemmIsa::kAmx) b = isa;
+    }
+    return b;
+  }();
+  return best;
 }
 
 // Scalar path over the prepared layout: unpacks one tile's rows to int8, then the reference's
@@ -89,8 +104,7 @@ void RunTilesScalar(const TileTask& t) {
         for (int64_t x = 0; x < k_pad; ++x) acc += (int32_t{a[x]} - t.a_bias) * wj[x];
         float* y = t.y + i * t.n + col;
         *y = W4A4Epilogue(acc, t.c, t.a_scale, t.row_scale[col],
-                          t.bias != nullptr ? t.bias + col : nullptr,
-                          t.accumulate ? y : nullptr);
+                          t.bias != nullptr ? t.bias + col : nullptr, t.accumulate ? y : nullptr);
       }
     }
   }
@@ -103,6 +117,21 @@ void UnpackActivationRowScalar(const uint8_t* codes, int64_t k, int64_t k_pad, c
     out[t + 1] = lut[codes[t / 2] >> 4];
   }
   for (int64_t t = k; t < k_pad; ++t) out[t] = pad;
+}
+
+int64_t RoundUp(int64_t x, int64_t multiple) { return (x + multiple - 1) / multiple * multiple; }
+
+// Copies one unpacked activation row into the AMX tile layout (fp4_gemm_kernels.h): each
+// 16-row x 64-byte tile contiguous, so a tile load reads 1 KiB in order rather than 16 lines
+// a_stride apart, which the L2 streams at the tiles' rate.
+void TileActivationRow(const uint8_t* row, int64_t i, int64_t a_stride, uint8_t* a) {
+  using fp4_gemm_internal::kAmxTileK;
+  using fp4_gemm_internal::kAmxTileRows;
+  uint8_t* block =
+      a + (i / kAmxTileRows) * kAmxTileRows * a_stride + (i % kAmxTileRows) * kAmxTileK;
+  for (int64_t kt = 0; kt < a_stride / kAmxTileK; ++kt) {
+    std::memcpy(block + kt * kAmxTileRows * kAmxTileK, row + kt * kAmxTileK, kAmxTileK);
+  }
 }
 
 // 64-byte aligned view into a byte buffer grown to hold `bytes`.
@@ -127,6 +156,8 @@ const char* Fp4GemmIsaName(Fp4GemmIsa isa) {
       return "avxvnni";
     case Fp4GemmIsa::kAvx512Vnni:
       return "avx512vnni";
+    case Fp4GemmIsa::kAmx:
+      return "amx";
   }
   return "unknown";
 }
@@ -134,7 +165,7 @@ const char* Fp4GemmIsaName(Fp4GemmIsa isa) {
 std::vector<Fp4GemmIsa> SupportedFp4GemmIsas() {
   std::vector<Fp4GemmIsa> isas;
   for (Fp4GemmIsa isa : {Fp4GemmIsa::kScalar, Fp4GemmIsa::kAvx2, Fp4GemmIsa::kAvxVnni,
-                         Fp4GemmIsa::kAvx512Vnni}) {
+                         Fp4GemmIsa::kAvx512Vnni, Fp4GemmIsa::kAmx}) {
     if (IsaSupported(isa, Features())) isas.push_back(isa);
   }
   return isas;
@@ -143,6 +174,16 @@ std::vector<Fp4GemmIsa> SupportedFp4GemmIsas() {
 Fp4GemmIsa BestFp4GemmIsa() {
   static const Fp4GemmIsa best = SupportedFp4GemmIsas().back();
   return best;
+}
+
+Fp4GemmIsa Fp4GemmIsaForRows(int64_t m) {
+  return BestFp4GemmIsa() == Fp4GemmIsa::kAmx && m >= kAmxMinRows ? Fp4GemmIsa::kAmx
+                                                                  : BestVectorIsa();
+}
+
+std::string Fp4GemmPathDescription() {
+  if (BestFp4GemmIsa() != Fp4GemmIsa::kAmx) return Fp4GemmIsaName(BestVectorIsa());
+  return absl::StrCat("amx+", Fp4GemmIsaName(BestVectorIsa()));
 }
 
 int64_t PreparedFp4Weight::memory_bytes() const {
@@ -158,14 +199,14 @@ absl::StatusOr<PreparedFp4Weight> PrepareFp4Weight(const uint8_t* codes, const f
         "PrepareFp4Weight: expected non-null codes and row_scale, found a null pointer");
   }
   if (!IsValidFp4Kind(kind)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "PrepareFp4Weight: expected an FP4 kind 0..2 (e2m1, e3m0, e1m2), found ",
-        static_cast<int>(kind)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("PrepareFp4Weight: expected an FP4 kind 0..2 (e2m1, e3m0, e1m2), found ",
+                     static_cast<int>(kind)));
   }
   if (n <= 0 || k <= 0 || k % 2 != 0 || k > kFp4GemmMaxK) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "PrepareFp4Weight: expected n > 0 and an even k in [2, ", kFp4GemmMaxK,
-        "], found n=", n, " k=", k));
+    return absl::InvalidArgumentError(
+        absl::StrCat("PrepareFp4Weight: expected n > 0 and an even k in [2, ", kFp4GemmMaxK,
+                     "], found n=", n, " k=", k));
   }
   PreparedFp4Weight w;
   w.kind_ = kind;
@@ -204,13 +245,14 @@ absl::StatusOr<PreparedFp4Weight> PrepareFp4Weight(const uint8_t* codes, const f
 void QuantizeActivations(const float* x, int64_t m, int64_t k, Fp4Kind kind, float inv_scale,
                          uint8_t* codes, Fp4GemmIsa isa) {
   ENGINE_CHECK(IsValidFp4Kind(kind) && k % 2 == 0 && m >= 0);
-  isa = Resolve(isa);
+  isa = Resolve(isa, m);
   const float* thresholds = fp4_gemm_internal::kEncodeThresholds[static_cast<int>(kind)];
   for (int64_t i = 0; i < m; ++i) {
     const float* xi = x + i * k;
     uint8_t* ci = codes + i * (k / 2);
     switch (isa) {
       case Fp4GemmIsa::kAvx512Vnni:
+      case Fp4GemmIsa::kAmx:
         fp4_gemm_internal::QuantizeRowAvx512(xi, k, thresholds, inv_scale, ci);
         break;
       case Fp4GemmIsa::kAvx2:
@@ -227,14 +269,17 @@ void QuantizeActivations(const float* x, int64_t m, int64_t k, Fp4Kind kind, flo
 void Fp4Gemm(ThreadPool& pool, const Fp4GemmArgs& args) {
   ENGINE_CHECK(args.w != nullptr && args.m >= 0 && IsValidFp4Kind(args.a_kind));
   if (args.m == 0) return;
-  const Fp4GemmIsa isa = Resolve(args.isa);
+  const Fp4GemmIsa isa = Resolve(args.isa, args.m);
+  const bool amx = isa == Fp4GemmIsa::kAmx;
   const PreparedFp4Weight& w = *args.w;
   Fp4GemmScratch local_scratch;
   Fp4GemmScratch& scratch = args.scratch != nullptr ? *args.scratch : local_scratch;
 
   TileTask task = Fp4GemmAccess::WeightTask(w);
   task.m = args.m;
-  task.a_stride = w.padded_k();
+  // AMX reads 64-byte k slices of 16 rows (fp4_gemm_kernels.h): k padded to 64, m to 16.
+  task.a_stride = amx ? RoundUp(w.padded_k(), fp4_gemm_internal::kAmxTileK) : w.padded_k();
+  const int64_t a_rows = amx ? RoundUp(args.m, fp4_gemm_internal::kAmxTileRows) : args.m;
   task.a_bias = Fp4IntMax(args.a_kind);
   task.c = W4A4IntScaleInverse(args.a_kind, w.kind());
   task.a_scale = args.a_scale;
@@ -242,8 +287,11 @@ void Fp4Gemm(ThreadPool& pool, const Fp4GemmArgs& args) {
   task.accumulate = args.accumulate;
 
   // Activations: Int + a_bias as unsigned bytes, one padded row per token.
-  uint8_t* a = AlignedBuffer(scratch.activations, args.m * task.a_stride);
+  uint8_t* a = AlignedBuffer(scratch.activations, a_rows * task.a_stride);
   task.a = a;
+  // Rows past m only feed sums that are discarded; they are zeroed to be defined.
+  std::memset(a + args.m * task.a_stride, 0,
+              static_cast<size_t>((a_rows - args.m) * task.a_stride));
   uint8_t lut[16];
   for (int c = 0; c < 16; ++c) {
     lut[c] = static_cast<uint8_t>(Fp4Int(args.a_kind, static_cast<uint8_t>(c)) + task.a_bias);
@@ -252,14 +300,16 @@ void Fp4Gemm(ThreadPool& pool, const Fp4GemmArgs& args) {
   const int64_t half = w.k() / 2;
   const bool simd_unpack = isa != Fp4GemmIsa::kScalar;
   auto unpack_rows = [&](int, int64_t begin, int64_t end) {
+    std::vector<uint8_t> row(amx ? static_cast<size_t>(task.a_stride) : 0);
     for (int64_t i = begin; i < end; ++i) {
+      uint8_t* out = amx ? row.data() : a + i * task.a_stride;
       if (simd_unpack) {
         fp4_gemm_internal::UnpackActivationRowAvx2(args.a_codes + i * half, w.k(), task.a_stride,
-                                                   lut, pad, a + i * task.a_stride);
+                                                   lut, pad, out);
       } else {
-        UnpackActivationRowScalar(args.a_codes + i * half, w.k(), task.a_stride, lut, pad,
-                                  a + i * task.a_stride);
+        UnpackActivationRowScalar(args.a_codes + i * half, w.k(), task.a_stride, lut, pad, out);
       }
+      if (amx) TileActivationRow(row.data(), i, task.a_stride, a);
     }
   };
   // Unpacking is O(m k) against the GEMM's O(m n k): threads only pay off for prefill.
@@ -269,11 +319,21 @@ void Fp4Gemm(ThreadPool& pool, const Fp4GemmArgs& args) {
     unpack_rows(0, 0, args.m);
   }
 
-  pool.ParallelFor(w.num_tiles(), [&](int, int64_t begin, int64_t end) {
+  if (amx && static_cast<int>(scratch.panels.size()) < pool.num_threads()) {
+    scratch.panels.resize(static_cast<size_t>(pool.num_threads()));
+  }
+  pool.ParallelFor(w.num_tiles(), [&](int thread, int64_t begin, int64_t end) {
     TileTask t = task;
     t.tile_begin = begin;
     t.tile_end = end;
+    if (amx) {
+      t.panel = AlignedBuffer(scratch.panels[static_cast<size_t>(thread)],
+                              fp4_gemm_internal::AmxPanelBytes(task.a_stride));
+    }
     switch (isa) {
+      case Fp4GemmIsa::kAmx:
+        fp4_gemm_internal::RunTilesAmx(t);
+        break;
       case Fp4GemmIsa::kAvx512Vnni:
         fp4_gemm_internal::RunTilesAvx512Vnni(t);
         break;

@@ -6,6 +6,7 @@
 #define FP4LM_KERNELS_CPU_FP4_GEMM_H_
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -15,13 +16,22 @@
 
 namespace engine::kernels {
 
-// Instruction-set paths of the kernels. kAuto picks the fastest one this CPU supports.
-enum class Fp4GemmIsa : uint8_t { kAuto, kScalar, kAvx2, kAvxVnni, kAvx512Vnni };
-const char* Fp4GemmIsaName(Fp4GemmIsa isa);  // "auto", "scalar", "avx2", "avxvnni", "avx512vnni"
+// Instruction-set paths of the kernels. kAuto picks the fastest one this CPU supports for the
+// call's row count: kAmx (AMX-INT8 tiles, 16 activation rows per tile) from
+// kAmxMinRows rows on, the best vector path below that (decode).
+enum class Fp4GemmIsa : uint8_t { kAuto, kScalar, kAvx2, kAvxVnni, kAvx512Vnni, kAmx };
+// "auto", "scalar", "avx2", "avxvnni", "avx512vnni", "amx"
+const char* Fp4GemmIsaName(Fp4GemmIsa isa);
 // The paths this CPU can run, slowest first (kScalar always; kAuto never listed).
 std::vector<Fp4GemmIsa> SupportedFp4GemmIsas();
-// What kAuto resolves to on this CPU (the last entry of SupportedFp4GemmIsas()).
+// The last entry of SupportedFp4GemmIsas(): what kAuto resolves to for prefill-sized calls.
 Fp4GemmIsa BestFp4GemmIsa();
+// What kAuto resolves to for a call with m activation rows.
+Fp4GemmIsa Fp4GemmIsaForRows(int64_t m);
+// The paths kAuto takes on this CPU: "amx+avx512vnni" (AMX from kAmxMinRows rows on, the
+// vector path below), or one vector path such as "avx2".
+std::string Fp4GemmPathDescription();
+inline constexpr int64_t kAmxMinRows = 8;
 
 // The largest k the kernels accept: the reference's exactness bound (kW4A4MaxK), rounded down
 // to even. Activations enter the dot products biased to unsigned (Int + kIntMax <= 128), so the
@@ -70,10 +80,10 @@ class PreparedFp4Weight {
   int64_t n_tiles_ = 0;  // ceil(n / 16)
   int64_t k_pad_ = 0;    // k rounded up to a multiple of 8
   bool has_bias_ = false;
-  std::vector<uint8_t> blocks_;     // [n_tiles][k_pad / 8][64] (layout above)
-  std::vector<int32_t> row_sum_;    // [n_tiles * 16]: sum_k Int(w[row, k]), 0 for padding rows
-  std::vector<float> row_scale_;    // [n_tiles * 16], 0 for padding rows
-  std::vector<float> bias_;         // [n_tiles * 16] (zeros when there is no bias)
+  std::vector<uint8_t> blocks_;   // [n_tiles][k_pad / 8][64] (layout above)
+  std::vector<int32_t> row_sum_;  // [n_tiles * 16]: sum_k Int(w[row, k]), 0 for padding rows
+  std::vector<float> row_scale_;  // [n_tiles * 16], 0 for padding rows
+  std::vector<float> bias_;       // [n_tiles * 16] (zeros when there is no bias)
 };
 
 // Repacks a canonical FP4 weight: codes [n, k / 2] (model/fp4_weights.h layout), row_scale [n],
@@ -82,10 +92,12 @@ absl::StatusOr<PreparedFp4Weight> PrepareFp4Weight(const uint8_t* codes, const f
                                                    const float* bias, Fp4Kind kind, int64_t n,
                                                    int64_t k);
 
-// Reusable per-call buffer (the unpacked activations, m * padded_k bytes). Optional: pass one
-// per session to avoid allocating in every call. Not shareable between concurrent calls.
+// Reusable per-call buffers: the unpacked activations (m * padded_k bytes) and, for kAmx, one
+// unpacked weight panel per thread (32 * padded_k bytes each). Optional: pass one per session
+// to avoid allocating in every call. Not shareable between concurrent calls.
 struct Fp4GemmScratch {
   std::vector<uint8_t> activations;
+  std::vector<std::vector<uint8_t>> panels;
 };
 
 struct Fp4GemmArgs {
@@ -93,9 +105,9 @@ struct Fp4GemmArgs {
   Fp4Kind a_kind = Fp4Kind::kE2M1;
   float a_scale = 1.0f;
   const PreparedFp4Weight* w = nullptr;
-  float* y = nullptr;                // [m, w->n()]
+  float* y = nullptr;  // [m, w->n()]
   int64_t m = 0;
-  bool accumulate = false;           // y = y_old + value (exact order: Fp4LinearRef)
+  bool accumulate = false;             // y = y_old + value (exact order: Fp4LinearRef)
   Fp4GemmIsa isa = Fp4GemmIsa::kAuto;  // forcing a path the CPU lacks is a programming error
   Fp4GemmScratch* scratch = nullptr;
 };

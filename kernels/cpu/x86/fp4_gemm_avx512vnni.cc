@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "kernels/cpu/x86/fp4_gemm_epilogue_avx512.h"
 #include "kernels/cpu/x86/fp4_gemm_kernels.h"
 
 // GCC 12's AVX-512 headers pass _mm512_undefined_*() as the pass-through operand of unmasked
@@ -29,32 +30,10 @@ namespace {
 constexpr int kRowsPerCall = 4;
 constexpr int kTilesPerCall = 4;
 
-FP4LM_AVX512VNNI inline __mmask16 ColumnMask(int64_t remaining) {
-  return remaining >= 16 ? __mmask16(0xffff) : __mmask16((1u << remaining) - 1);
-}
-
 FP4LM_AVX512VNNI inline __m512i BroadcastBytes4(const uint8_t* p) {
   int32_t v;
   std::memcpy(&v, p, 4);
   return _mm512_set1_epi32(v);
-}
-
-// acc holds sum_t (Int(a) + a_bias) * Int(w) for 16 weight rows of one activation row. Removes
-// a_bias * row_sum (exact in wrapping int32 arithmetic since the true sum fits) and applies the
-// reference epilogue lane-wise, in the reference's order.
-FP4LM_AVX512VNNI inline void StoreRow(const TileTask& t, __m512i acc, int64_t row, int64_t tile) {
-  const int64_t col0 = tile * kTileRows;
-  const __mmask16 mask = ColumnMask(t.n - col0);
-  const __m512i correction =
-      _mm512_mullo_epi32(_mm512_loadu_si512(t.row_sum + col0), _mm512_set1_epi32(t.a_bias));
-  __m512 v = _mm512_cvtepi32_ps(_mm512_sub_epi32(acc, correction));
-  v = _mm512_mul_ps(v, _mm512_set1_ps(t.c));
-  v = _mm512_mul_ps(v, _mm512_set1_ps(t.a_scale));
-  v = _mm512_mul_ps(v, _mm512_loadu_ps(t.row_scale + col0));
-  if (t.bias != nullptr) v = _mm512_add_ps(v, _mm512_loadu_ps(t.bias + col0));
-  float* y = t.y + row * t.n + col0;
-  if (t.accumulate) v = _mm512_add_ps(_mm512_maskz_loadu_ps(mask, y), v);
-  _mm512_mask_storeu_ps(y, mask, v);
 }
 
 // MR activation rows x NB tiles over all of k. One 64-byte load and two pshufb (code -> Int)

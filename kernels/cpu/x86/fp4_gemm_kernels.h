@@ -16,19 +16,21 @@ inline constexpr int kBlockBytes = 64;  // one tile x one k-group
 // One thread's share of a GEMM: weight tiles [tile_begin, tile_end) against all m activation
 // rows, written to y[:, 16 * tile_begin ...] (clipped to n).
 struct TileTask {
-  // Unpacked activations: a[i * a_stride + t] = Int(a_kind, code[i, t]) + a_bias, uint8;
-  // t in [k, k_pad) holds a_bias (Int 0). a_stride == k_pad.
+  // Unpacked activations: Int(a_kind, code[i, t]) + a_bias as uint8; t in [k, a_stride)
+  // holds a_bias (Int 0). Vector paths: row-major, a[i * a_stride + t], a_stride == k_pad.
+  // AMX: a_stride is k_pad rounded up to 64, rows to 16, and each 16-row x 64-byte tile is
+  // contiguous: a[(i / 16) * 16 * a_stride + (t / 64) * 1024 + (i % 16) * 64 + t % 64].
   const uint8_t* a = nullptr;
   int64_t a_stride = 0;
   int64_t m = 0;
   int32_t a_bias = 0;  // Fp4IntMax(a_kind): makes every activation byte non-negative
   // Prepared weight: tile t, group g at blocks + (t * groups + g) * 64.
   const uint8_t* blocks = nullptr;
-  int64_t groups = 0;               // k_pad / 8
-  const int8_t* w_lut = nullptr;    // Int of the 16 weight codes
-  const int32_t* row_sum = nullptr; // [n_tiles * 16]
-  const float* row_scale = nullptr; // [n_tiles * 16]
-  const float* bias = nullptr;      // [n_tiles * 16] or null
+  int64_t groups = 0;                // k_pad / 8
+  const int8_t* w_lut = nullptr;     // Int of the 16 weight codes
+  const int32_t* row_sum = nullptr;  // [n_tiles * 16]
+  const float* row_scale = nullptr;  // [n_tiles * 16]
+  const float* bias = nullptr;       // [n_tiles * 16] or null
   // Epilogue (kernels/ref/w4a4_ref.h): y = ((((float)acc * c) * a_scale) * row_scale) + bias,
   // then y_old + that when accumulating.
   float c = 1.0f;
@@ -38,23 +40,37 @@ struct TileTask {
   bool accumulate = false;
   int64_t tile_begin = 0;
   int64_t tile_end = 0;
+  // AMX only: this thread's buffer for kAmxPanelTiles weight tiles unpacked to int8
+  // (AmxPanelBytes(a_stride) bytes, 64-byte aligned).
+  uint8_t* panel = nullptr;
 };
+
+// The AMX kernel reads activations in 16-row x 64-byte tiles: it needs a_stride a multiple of
+// 64 (padded with a_bias like k_pad) and the activation buffer readable (any values) up to m
+// rounded up to 16 rows; rows past m are computed and discarded.
+inline constexpr int64_t kAmxTileK = 64;
+inline constexpr int64_t kAmxTileRows = 16;
+inline constexpr int kAmxPanelTiles = 2;
+inline constexpr int64_t AmxPanelBytes(int64_t a_stride) {
+  return kAmxPanelTiles * (a_stride / kAmxTileK) * kAmxTileRows * kAmxTileK;
+}
 
 void RunTilesAvx512Vnni(const TileTask& task);
 void RunTilesAvx2(const TileTask& task);
 void RunTilesAvxVnni(const TileTask& task);
+void RunTilesAmx(const TileTask& task);
 
 // One activation row: out[t] = lut[code t] for t < k (k even), out[t] = pad for t in [k, k_pad).
-void UnpackActivationRowAvx2(const uint8_t* codes, int64_t k, int64_t k_pad,
-                             const uint8_t* lut, uint8_t pad, uint8_t* out);
+void UnpackActivationRowAvx2(const uint8_t* codes, int64_t k, int64_t k_pad, const uint8_t* lut,
+                             uint8_t pad, uint8_t* out);
 
 // The thresholds of the encoders in kernels/core/fp4_format.h (midpoints of neighbouring
 // magnitudes), per kind: magnitude code = number of thresholds passed, where a value passes
 // threshold i when |v| > th[i] for even i and |v| >= th[i] for odd i (a tie stays on the even
 // code). Equivalent to Fp4Encode; tests/kernels/fp4_gemm_test.cc checks the vector paths.
 inline constexpr float kEncodeThresholds[3][7] = {
-    {0.25f, 0.75f, 1.25f, 1.75f, 2.5f, 3.5f, 5.0f},          // E2M1
-    {0.125f, 0.375f, 0.75f, 1.5f, 3.0f, 6.0f, 12.0f},        // E3M0
+    {0.25f, 0.75f, 1.25f, 1.75f, 2.5f, 3.5f, 5.0f},           // E2M1
+    {0.125f, 0.375f, 0.75f, 1.5f, 3.0f, 6.0f, 12.0f},         // E3M0
     {0.125f, 0.375f, 0.625f, 0.875f, 1.125f, 1.375f, 1.625f}  // E1M2
 };
 

@@ -29,6 +29,10 @@ namespace {
 // vpdpbusd peak on Sapphire Rapids).
 constexpr int kRowsPerCall = 4;
 constexpr int kTilesPerCall = 4;
+#ifndef PFG
+#define PFG 32
+#endif
+constexpr int64_t kPrefetchGroups = PFG;
 
 FP4LM_AVX512VNNI inline __m512i BroadcastBytes4(const uint8_t* p) {
   int32_t v;
@@ -53,6 +57,10 @@ FP4LM_AVX512VNNI void Kernel(const TileTask& t, int64_t row0, int64_t tile0) {
   for (int64_t g = 0; g < t.groups; ++g) {
     __m512i lo[NB], hi[NB];
     for (int b = 0; b < NB; ++b) {
+      if constexpr (MR == 1) {
+        const uint8_t* ahead = w + b * tile_stride + (g + kPrefetchGroups) * kBlockBytes;
+        _mm_prefetch(reinterpret_cast<const char*>(ahead), _MM_HINT_T0);
+      }
       const __m512i v = _mm512_loadu_si512(w + b * tile_stride + g * kBlockBytes);
       lo[b] = _mm512_shuffle_epi8(lut, _mm512_and_si512(v, low4));
       hi[b] = _mm512_shuffle_epi8(lut, _mm512_and_si512(_mm512_srli_epi16(v, 4), low4));

@@ -1,5 +1,8 @@
 #include "engine/backend_weights.h"
 
+#include <algorithm>
+#include <cmath>
+
 #include "absl/strings/str_cat.h"
 #include "kernels/core/half.h"
 #include "kernels/core/status_macros.h"
@@ -48,6 +51,8 @@ int64_t DenseLinear::bytes() const {
       return n * k * 4;
     case Type::kF16:
       return n * k * 2;
+    case Type::kI8:
+      return n * k + n * 4;
     case Type::kW4A16:
       return fp4 != nullptr ? fp4->memory_bytes() : 0;
   }
@@ -60,6 +65,8 @@ const char* DenseLinearTypeName(DenseLinear::Type type) {
       return "f32";
     case DenseLinear::Type::kF16:
       return "f16";
+    case DenseLinear::Type::kI8:
+      return "i8";
     case DenseLinear::Type::kW4A16:
       return "w4a16";
   }
@@ -75,6 +82,9 @@ void DenseLinearForward(kernels::ThreadPool& pool, const float* x, const DenseLi
     case DenseLinear::Type::kF16:
       kernels::MatMulF16(pool, x, w.f16, bias, y, m, w.n, w.k);
       return;
+    case DenseLinear::Type::kI8:
+      kernels::MatMulI8(pool, x, w.i8, w.i8_scale, bias, y, m, w.n, w.k);
+      return;
     case DenseLinear::Type::kW4A16:
       // The prepared weight carries its own bias: only bias-free layers use this type.
       ENGINE_CHECK(bias == nullptr && w.fp4 != nullptr);
@@ -89,6 +99,13 @@ DenseLinear BackendWeights::AddF16(std::unique_ptr<uint16_t[]> values, int64_t n
                      .f16 = f16_storage.back().get()};
 }
 
+DenseLinear BackendWeights::AddI8(I8Rows rows, int64_t n, int64_t k) {
+  i8_storage.push_back(std::move(rows.q));
+  scale_storage.push_back(std::move(rows.scale));
+  return DenseLinear{.type = DenseLinear::Type::kI8, .n = n, .k = k,
+                     .i8 = i8_storage.back().get(), .i8_scale = scale_storage.back().get()};
+}
+
 DenseLinear BackendWeights::AddW4A16(kernels::PreparedFp4Weight weight) {
   fp4_storage.push_back(std::make_unique<kernels::PreparedFp4Weight>(std::move(weight)));
   const kernels::PreparedFp4Weight* w = fp4_storage.back().get();
@@ -101,6 +118,32 @@ std::unique_ptr<uint16_t[]> ConvertToF16(const float* values, int64_t n) {
   return out;
 }
 
+absl::StatusOr<I8Rows> ConvertToI8Rows(const float* w, int64_t n, int64_t k,
+                                       const std::string& name) {
+  I8Rows out{.q = std::make_unique<int8_t[]>(static_cast<size_t>(n * k)),
+             .scale = std::make_unique<float[]>(static_cast<size_t>(n))};
+  for (int64_t j = 0; j < n; ++j) {
+    const float* row = w + j * k;
+    float max_abs = 0.0f;
+    for (int64_t t = 0; t < k; ++t) {
+      if (!std::isfinite(row[t])) {
+        return absl::InvalidArgumentError(absl::StrCat(name, ": row ", j, " column ", t,
+                                                       " holds ", row[t],
+                                                       ", expected a finite weight"));
+      }
+      max_abs = std::max(max_abs, std::fabs(row[t]));
+    }
+    const float scale = max_abs / 127.0f;
+    out.scale[j] = scale;
+    for (int64_t t = 0; t < k; ++t) {
+      // |row[t] / scale| <= 127 up to one rounding; the clamp keeps that rounding in range.
+      const float v = scale > 0.0f ? std::nearbyint(row[t] / scale) : 0.0f;
+      out.q[j * k + t] = static_cast<int8_t>(std::clamp(v, -127.0f, 127.0f));
+    }
+  }
+  return out;
+}
+
 absl::StatusOr<BackendWeights> PrepareBackendWeights(const model::ModelConfig& config,
                                                      const model::ModelWeights& weights) {
   BackendWeights out;
@@ -108,8 +151,10 @@ absl::StatusOr<BackendWeights> PrepareBackendWeights(const model::ModelConfig& c
                          .k = config.model_dim, .f32 = weights.output.data};
   if (!weights.fp4.empty()) {
     ENGINE_ASSIGN_OR_RETURN(out.fp4, PrepareFp4Layers(weights.fp4));
-    out.head = out.AddF16(ConvertToF16(weights.output.data, out.head.n * out.head.k),
-                          out.head.n, out.head.k);
+    const int64_t n = out.head.n, k = out.head.k;
+    ENGINE_ASSIGN_OR_RETURN(I8Rows head,
+                            ConvertToI8Rows(weights.output.data, n, k, "output head"));
+    out.head = out.AddI8(std::move(head), n, k);
   }
   return out;
 }

@@ -58,6 +58,21 @@ std::unique_ptr<uint16_t[]> RandomHalves(Random& rng, int64_t n, float amplitude
   return out;
 }
 
+// Random int8 rows (-127..127) with scales that make the values span +-amplitude: the head
+// of the W4A4 and W4A16 shapes, as PrepareBackendWeights makes a model's.
+I8Rows RandomI8Rows(Random& rng, int64_t n, int64_t k, float amplitude) {
+  I8Rows out{.q = std::make_unique<int8_t[]>(static_cast<size_t>(n * k)),
+             .scale = std::make_unique<float[]>(static_cast<size_t>(n))};
+  for (int64_t i = 0; i < n * k; i += 8) {
+    uint64_t bits = rng.Next();
+    for (int64_t j = i; j < std::min(n * k, i + 8); ++j, bits >>= 8) {
+      out.q[j] = static_cast<int8_t>(static_cast<int>((bits & 0xff) % 255) - 127);
+    }
+  }
+  for (int64_t j = 0; j < n; ++j) out.scale[j] = amplitude / 127.0f;
+  return out;
+}
+
 // Random FP4 codes (every code is a valid E2M1 value) with per-row scales that keep the
 // outputs near unit size, repacked as the engine repacks a model file's.
 absl::StatusOr<kernels::PreparedFp4Weight> RandomFp4(Random& rng, int64_t n, int64_t k) {
@@ -84,7 +99,9 @@ int64_t RandomModelBytes(const model::ModelConfig& c, LinearType type) {
   double per_weight = 4.0;
   if (type == LinearType::kF16) per_weight = 2.0;
   if (type == LinearType::kW4A16 || type == LinearType::kW4A4) per_weight = 0.5;
-  const int64_t head = type == LinearType::kF32 ? 4 * embedding : 2 * embedding;
+  int64_t head = 2 * embedding;
+  if (type == LinearType::kF32) head = 4 * embedding;
+  if (type == LinearType::kW4A16 || type == LinearType::kW4A4) head = embedding + 4 * c.vocab_size;
   return static_cast<int64_t>(per_weight * linear_weights) + 4 * embedding + head;
 }
 
@@ -170,9 +187,12 @@ absl::StatusOr<std::unique_ptr<BenchModel>> BenchModel::CreateRandom(
                      {c.vocab_size, d});
     s.backend.head = DenseLinear{.type = DenseLinear::Type::kF32, .n = c.vocab_size, .k = d,
                                  .f32 = w.output.data};
-  } else {
+  } else if (type == LinearType::kF16) {
     s.backend.head = s.backend.AddF16(RandomHalves(rng, int64_t{c.vocab_size} * d, head_amplitude),
                                       c.vocab_size, d);
+  } else {  // the head a W4A4 model file gets (W4A16: the same, to isolate the activations)
+    s.backend.head = s.backend.AddI8(RandomI8Rows(rng, c.vocab_size, d, head_amplitude),
+                                     c.vocab_size, d);
   }
   w.layers.resize(static_cast<size_t>(c.n_layers));
   if (type == LinearType::kW4A4) w.fp4.layers.resize(static_cast<size_t>(c.n_layers));

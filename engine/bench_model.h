@@ -21,8 +21,9 @@
 namespace engine::bench {
 
 // How the decoder's linears are held and multiplied. W4A4: FP4 weights and FP4 activations
-// with static scales (and an F16 head, as a quantized model file runs); W4A16: the same FP4
-// weights with FP32 activations; F16: F16 weights, FP32 compute (llama.cpp's F16); F32.
+// with static scales (and an int8-row head, as a quantized model file runs); W4A16: the same
+// FP4 weights and head with FP32 activations; F16: F16 weights and head, FP32 compute
+// (llama.cpp's F16); F32.
 enum class LinearType { kF32, kF16, kW4A16, kW4A4 };
 const char* LinearTypeName(LinearType type);  // "f32", "f16", "w4a16", "w4a4"
 absl::StatusOr<LinearType> ParseLinearType(std::string_view name);
@@ -34,8 +35,8 @@ absl::StatusOr<model::ModelConfig> ShapeConfig(std::string_view name);
 class BenchModel {
  public:
   // Random weights for `config` in `type` (seeded; norms 1, embedding and head FP32 except the
-  // F16 head of F16/W4A16/W4A4). ResourceExhausted, before allocating, when they would not fit
-  // in the machine's memory.
+  // F16 head of F16 and the int8-row head of W4A16/W4A4). ResourceExhausted, before
+  // allocating, when they would not fit in the machine's memory.
   static absl::StatusOr<std::unique_ptr<BenchModel>> CreateRandom(const model::ModelConfig& config,
                                                                    LinearType type, uint64_t seed);
   // The weights of a loaded model file (not copied: `model` must outlive the BenchModel).

@@ -1,7 +1,7 @@
 // The W4A4 decoder block: every linear (q, k, v, o, gate, up, down) multiplies FP4 weights by
 // FP4 activations quantized with the static per-tensor scales of the model file. Norms,
 // RoPE, attention (QK^T, softmax, PV), the KV cache and the embedding stay FP32; the head is
-// F16 (engine/backend_weights.h).
+// int8 rows with per-row scales (engine/backend_weights.h).
 #include "engine/transformer.h"
 
 #include "kernels/cpu/fp4_producers.h"

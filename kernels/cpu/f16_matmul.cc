@@ -1,6 +1,7 @@
-// F16-weight matmul (f16_matmul.h): run-time ISA dispatch, decode tiles that widen each weight
-// row in registers as it streams by, and the prefill path: the tiled FP32 GEMM shared with
-// MatMulF32 (gemm_f32_tiles.h), fed by widening blocks of weight rows once per call.
+// F16- and int8-weight matmuls (f16_matmul.h), written once over the weight row type: run-time
+// ISA dispatch, decode tiles that widen each weight row in registers as it streams by, and the
+// prefill path: the tiled FP32 GEMM shared with MatMulF32 (gemm_f32_tiles.h), fed by widening
+// blocks of weight rows once per call.
 #include "kernels/cpu/f16_matmul.h"
 
 #include <immintrin.h>
@@ -24,25 +25,68 @@
 namespace engine::kernels {
 namespace {
 
+// ---- Weight rows --------------------------------------------------------------------------------
+//
+// How an element of each weight type reaches float, in vectors and one at a time. The kernels
+// below are written once over these.
+
+struct F16Row {
+  using Element = uint16_t;
+  FP4LM_F16_AVX512 static __m512 Load16(const uint16_t* p) {
+    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+  }
+  FP4LM_F16_AVX512 static __m512 Load16Masked(const uint16_t* p, __mmask16 mask) {
+    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, p));
+  }
+  FP4LM_F16_AVX2 static __m256 Load8(const uint16_t* p) {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  }
+  static float ToFloat(uint16_t h) { return F16ToF32(h); }
+};
+
+struct I8Row {
+  using Element = int8_t;
+  FP4LM_F16_AVX512 static __m512 Load16(const int8_t* p) {
+    return _mm512_cvtepi32_ps(
+        _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+  }
+  FP4LM_F16_AVX512 static __m512 Load16Masked(const int8_t* p, __mmask16 mask) {
+    return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(mask, p)));
+  }
+  FP4LM_F16_AVX2 static __m256 Load8(const int8_t* p) {
+    return _mm256_cvtepi32_ps(
+        _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+  }
+  static float ToFloat(int8_t q) { return static_cast<float>(q); }
+};
+
+// y[i, j] = acc * scale[j] + bias[j], each factor optional (scale: I8 rows only).
+inline float Epilogue(float acc, const float* scale, const float* bias, int64_t j) {
+  if (scale != nullptr) acc *= scale[j];
+  return bias != nullptr ? acc + bias[j] : acc;
+}
+
 // ---- Decode: small m, bandwidth-bound ----------------------------------------------------------
 //
 // A tile is kDecodeRows weight rows against up to kDecodeMaxMr activation rows, dot-product
 // style (one accumulator per (activation row, weight row), reduced at the end): the weights are
-// read once, as 16-bit, and widened with vcvtph2ps right before the FMA.
+// read once, in their stored width, and widened right before the FMA.
 constexpr int kDecodeRows = 4;
-// Software prefetch 2 KiB ahead in each weight row, as the W4A4 decode kernel does
-// (kernels/cpu/x86/fp4_gemm_avx512vnni.cc): the hardware prefetcher alone falls short of the
-// read bandwidth on four concurrent streams.
-constexpr int64_t kDecodePrefetchHalves = 1024;
+// Software prefetch 2 KiB ahead in each weight row, once per cache line, as the W4A4 decode
+// kernel does (kernels/cpu/x86/fp4_gemm_avx512vnni.cc): the hardware prefetcher alone falls
+// short of the read bandwidth on four concurrent streams.
+constexpr int64_t kDecodePrefetchBytes = 2048;
+constexpr int64_t kCacheLineBytes = 64;
 constexpr int kDecodeMaxMr = 4;
 // From this m on the prefill path wins: widening each weight once and reusing it from cache for
-// all m beats re-widening it per 4 activation rows. Measured on Sapphire Rapids (2048 x 2048,
+// all m beats re-widening it per 4 activation rows. Measured on Sapphire Rapids (2048 x 2048 F16,
 // one thread): m = 24 decode 100 / prefill 81 GOP/s, m = 32 99 / 107, m = 512 56 / 139.
 constexpr int64_t kPackMinM = 32;
 
 using DecodeOut = float[kDecodeMaxMr][kDecodeRows];
-using DecodeTileFn = void (*)(const float* x, int64_t k, const uint16_t* const* rows,
-                              DecodeOut& out);
+template <typename Row>
+using DecodeTileFn = void (*)(const float* x, int64_t k,
+                              const typename Row::Element* const* rows, DecodeOut& out);
 
 FP4LM_F16_AVX2 inline float HorizontalSumAvx2(__m256 v) {
   const __m128 sum4 = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -58,32 +102,42 @@ FP4LM_F16_AVX512 inline float ReduceAddAvx512(__m512 v) {
   return HorizontalSumAvx2(_mm256_add_ps(lo, hi));
 }
 
-template <int MR>
-FP4LM_F16_AVX512 void DecodeTileAvx512(const float* x, int64_t k, const uint16_t* const* rows,
-                                       DecodeOut& out) {
+// 16 k of MR activation rows against kDecodeRows weight rows.
+template <typename Row, int MR>
+FP4LM_F16_AVX512 inline void DecodeStepAvx512(const float* x, int64_t k,
+                                              const typename Row::Element* const* rows,
+                                              int64_t kk, __m512 (&acc)[MR][kDecodeRows]) {
+  __m512 wv[kDecodeRows];
+  for (int c = 0; c < kDecodeRows; ++c) wv[c] = Row::Load16(rows[c] + kk);
+  for (int r = 0; r < MR; ++r) {
+    const __m512 xv = _mm512_loadu_ps(x + r * k + kk);
+    for (int c = 0; c < kDecodeRows; ++c) acc[r][c] = _mm512_fmadd_ps(xv, wv[c], acc[r][c]);
+  }
+}
+
+template <typename Row, int MR>
+FP4LM_F16_AVX512 void DecodeTileAvx512(const float* x, int64_t k,
+                                       const typename Row::Element* const* rows, DecodeOut& out) {
+  using Element = typename Row::Element;
+  // One cache line of each row per step: 2 vectors of F16, 4 of int8.
+  constexpr int64_t kLine = kCacheLineBytes / sizeof(Element);
+  constexpr int64_t kAhead = kDecodePrefetchBytes / sizeof(Element);
   __m512 acc[MR][kDecodeRows];
   for (int r = 0; r < MR; ++r) {
     for (int c = 0; c < kDecodeRows; ++c) acc[r][c] = _mm512_setzero_ps();
   }
   int64_t kk = 0;
-  for (; kk + 16 <= k; kk += 16) {
-    __m512 wv[kDecodeRows];
+  for (; kk + kLine <= k; kk += kLine) {
     for (int c = 0; c < kDecodeRows; ++c) {
-      _mm_prefetch(reinterpret_cast<const char*>(rows[c] + kk + kDecodePrefetchHalves),
-                   _MM_HINT_T0);
-      wv[c] = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(rows[c] + kk)));
+      _mm_prefetch(reinterpret_cast<const char*>(rows[c] + kk + kAhead), _MM_HINT_T0);
     }
-    for (int r = 0; r < MR; ++r) {
-      const __m512 xv = _mm512_loadu_ps(x + r * k + kk);
-      for (int c = 0; c < kDecodeRows; ++c) acc[r][c] = _mm512_fmadd_ps(xv, wv[c], acc[r][c]);
-    }
+    for (int64_t v = 0; v < kLine; v += 16) DecodeStepAvx512<Row, MR>(x, k, rows, kk + v, acc);
   }
+  for (; kk + 16 <= k; kk += 16) DecodeStepAvx512<Row, MR>(x, k, rows, kk, acc);
   if (kk < k) {  // masked tail: lanes past k load as 0 in both operands
     const __mmask16 mask = static_cast<__mmask16>((1u << (k - kk)) - 1);
     __m512 wv[kDecodeRows];
-    for (int c = 0; c < kDecodeRows; ++c) {
-      wv[c] = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, rows[c] + kk));
-    }
+    for (int c = 0; c < kDecodeRows; ++c) wv[c] = Row::Load16Masked(rows[c] + kk, mask);
     for (int r = 0; r < MR; ++r) {
       const __m512 xv = _mm512_maskz_loadu_ps(mask, x + r * k + kk);
       for (int c = 0; c < kDecodeRows; ++c) acc[r][c] = _mm512_fmadd_ps(xv, wv[c], acc[r][c]);
@@ -94,9 +148,9 @@ FP4LM_F16_AVX512 void DecodeTileAvx512(const float* x, int64_t k, const uint16_t
   }
 }
 
-template <int MR>
-FP4LM_F16_AVX2 void DecodeTileAvx2(const float* x, int64_t k, const uint16_t* const* rows,
-                                   DecodeOut& out) {
+template <typename Row, int MR>
+FP4LM_F16_AVX2 void DecodeTileAvx2(const float* x, int64_t k,
+                                   const typename Row::Element* const* rows, DecodeOut& out) {
   __m256 acc[MR][kDecodeRows];
   for (int r = 0; r < MR; ++r) {
     for (int c = 0; c < kDecodeRows; ++c) acc[r][c] = _mm256_setzero_ps();
@@ -104,9 +158,7 @@ FP4LM_F16_AVX2 void DecodeTileAvx2(const float* x, int64_t k, const uint16_t* co
   int64_t kk = 0;
   for (; kk + 8 <= k; kk += 8) {
     __m256 wv[kDecodeRows];
-    for (int c = 0; c < kDecodeRows; ++c) {
-      wv[c] = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(rows[c] + kk)));
-    }
+    for (int c = 0; c < kDecodeRows; ++c) wv[c] = Row::Load8(rows[c] + kk);
     for (int r = 0; r < MR; ++r) {
       const __m256 xv = _mm256_loadu_ps(x + r * k + kk);
       for (int c = 0; c < kDecodeRows; ++c) acc[r][c] = _mm256_fmadd_ps(xv, wv[c], acc[r][c]);
@@ -115,21 +167,23 @@ FP4LM_F16_AVX2 void DecodeTileAvx2(const float* x, int64_t k, const uint16_t* co
   for (int r = 0; r < MR; ++r) {
     for (int c = 0; c < kDecodeRows; ++c) {
       float tail = 0.0f;
-      for (int64_t t = kk; t < k; ++t) tail += x[r * k + t] * F16ToF32(rows[c][t]);
+      for (int64_t t = kk; t < k; ++t) tail += x[r * k + t] * Row::ToFloat(rows[c][t]);
       out[r][c] = HorizontalSumAvx2(acc[r][c]) + tail;
     }
   }
 }
 
-void DecodePath(ThreadPool& pool, const DecodeTileFn (&tiles)[kDecodeMaxMr + 1], const float* x,
-                const uint16_t* w, const float* bias, float* y, int64_t m, int64_t n, int64_t k) {
+template <typename Row>
+void DecodePath(ThreadPool& pool, const DecodeTileFn<Row> (&tiles)[kDecodeMaxMr + 1],
+                const float* x, const typename Row::Element* w, const float* scale,
+                const float* bias, float* y, int64_t m, int64_t n, int64_t k) {
   const int64_t n_tiles = (n + kDecodeRows - 1) / kDecodeRows;
   pool.ParallelFor(n_tiles, [&](int, int64_t begin, int64_t end) {
     for (int64_t tile = begin; tile < end; ++tile) {
       const int64_t j0 = tile * kDecodeRows;
       const int nr = static_cast<int>(std::min<int64_t>(kDecodeRows, n - j0));
       // Rows past n repeat the last row: no padded copy, and their results are dropped.
-      const uint16_t* rows[kDecodeRows];
+      const typename Row::Element* rows[kDecodeRows];
       for (int c = 0; c < kDecodeRows; ++c) rows[c] = w + std::min<int64_t>(j0 + c, n - 1) * k;
       for (int64_t i0 = 0; i0 < m; i0 += kDecodeMaxMr) {
         const int mr = static_cast<int>(std::min<int64_t>(kDecodeMaxMr, m - i0));
@@ -137,7 +191,7 @@ void DecodePath(ThreadPool& pool, const DecodeTileFn (&tiles)[kDecodeMaxMr + 1],
         tiles[mr](x + i0 * k, k, rows, out);
         for (int r = 0; r < mr; ++r) {
           for (int c = 0; c < nr; ++c) {
-            y[(i0 + r) * n + j0 + c] = out[r][c] + (bias != nullptr ? bias[j0 + c] : 0.0f);
+            y[(i0 + r) * n + j0 + c] = Epilogue(out[r][c], scale, bias, j0 + c);
           }
         }
       }
@@ -145,46 +199,70 @@ void DecodePath(ThreadPool& pool, const DecodeTileFn (&tiles)[kDecodeMaxMr + 1],
   });
 }
 
+template <typename Row>
+constexpr DecodeTileFn<Row> kDecodeAvx512[kDecodeMaxMr + 1] = {
+    nullptr, DecodeTileAvx512<Row, 1>, DecodeTileAvx512<Row, 2>, DecodeTileAvx512<Row, 3>,
+    DecodeTileAvx512<Row, 4>};
+template <typename Row>
+constexpr DecodeTileFn<Row> kDecodeAvx2[kDecodeMaxMr + 1] = {
+    nullptr, DecodeTileAvx2<Row, 1>, DecodeTileAvx2<Row, 2>, DecodeTileAvx2<Row, 3>,
+    DecodeTileAvx2<Row, 4>};
+
 // ---- Prefill: large m, compute-bound ------------------------------------------------------------
 //
 // The shared tiled GEMM (gemm_f32_tiles.h) with weight rows widened into its FP32 scratch: each
 // weight is widened once per call and then reused from cache for every activation row.
 
+template <typename Row>
 FP4LM_F16_AVX512 void WidenAvx512(const void* data, int64_t index, int64_t count, float* dst) {
-  const uint16_t* src = static_cast<const uint16_t*>(data) + index;
+  const typename Row::Element* src = static_cast<const typename Row::Element*>(data) + index;
   int64_t t = 0;
-  for (; t + 16 <= count; t += 16) {
-    _mm512_storeu_ps(dst + t, _mm512_cvtph_ps(_mm256_loadu_si256(
-                                  reinterpret_cast<const __m256i*>(src + t))));
-  }
+  for (; t + 16 <= count; t += 16) _mm512_storeu_ps(dst + t, Row::Load16(src + t));
   if (t < count) {
     const __mmask16 mask = static_cast<__mmask16>((1u << (count - t)) - 1);
-    _mm512_mask_storeu_ps(dst + t, mask, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, src + t)));
+    _mm512_mask_storeu_ps(dst + t, mask, Row::Load16Masked(src + t, mask));
   }
 }
 
+template <typename Row>
 FP4LM_F16_AVX2 void WidenAvx2(const void* data, int64_t index, int64_t count, float* dst) {
-  const uint16_t* src = static_cast<const uint16_t*>(data) + index;
+  const typename Row::Element* src = static_cast<const typename Row::Element*>(data) + index;
   int64_t t = 0;
-  for (; t + 8 <= count; t += 8) {
-    _mm256_storeu_ps(dst + t,
-                     _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + t))));
+  for (; t + 8 <= count; t += 8) _mm256_storeu_ps(dst + t, Row::Load8(src + t));
+  for (; t < count; ++t) dst[t] = Row::ToFloat(src[t]);
+}
+
+// The tiled GEMM without bias, then the per-row scale and the bias in one pass over y.
+template <typename Row>
+void PrefillPath(ThreadPool& pool, gemm_internal::TileIsa isa, const float* x,
+                 const typename Row::Element* w, const float* scale, const float* bias, float* y,
+                 int64_t m, int64_t n, int64_t k) {
+  const auto widen = isa == gemm_internal::TileIsa::kAvx512 ? WidenAvx512<Row> : WidenAvx2<Row>;
+  if (scale == nullptr) {
+    return gemm_internal::TiledMatMul(pool, isa, x, {w, widen}, bias, y, m, n, k);
   }
-  for (; t < count; ++t) dst[t] = F16ToF32(src[t]);
+  gemm_internal::TiledMatMul(pool, isa, x, {w, widen}, nullptr, y, m, n, k);
+  pool.ParallelFor(m, [&](int, int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      for (int64_t j = 0; j < n; ++j) y[i * n + j] = Epilogue(y[i * n + j], scale, bias, j);
+    }
+  });
 }
 
 // ---- Scalar -------------------------------------------------------------------------------------
 
-void ScalarPath(ThreadPool& pool, const float* x, const uint16_t* w, const float* bias, float* y,
-                int64_t m, int64_t n, int64_t k) {
+template <typename Row>
+void ScalarPath(ThreadPool& pool, const float* x, const typename Row::Element* w,
+                const float* scale, const float* bias, float* y, int64_t m, int64_t n,
+                int64_t k) {
   pool.ParallelFor(n, [&](int, int64_t begin, int64_t end) {
     std::vector<float> row(static_cast<size_t>(k));
     for (int64_t j = begin; j < end; ++j) {
-      for (int64_t t = 0; t < k; ++t) row[t] = F16ToF32(w[j * k + t]);
+      for (int64_t t = 0; t < k; ++t) row[t] = Row::ToFloat(w[j * k + t]);
       for (int64_t i = 0; i < m; ++i) {
         float acc = 0.0f;
         for (int64_t t = 0; t < k; ++t) acc += x[i * k + t] * row[t];
-        y[i * n + j] = acc + (bias != nullptr ? bias[j] : 0.0f);
+        y[i * n + j] = Epilogue(acc, scale, bias, j);
       }
     }
   });
@@ -211,11 +289,6 @@ bool IsaSupported(F16MatMulIsa isa) {
   return false;
 }
 
-constexpr DecodeTileFn kDecodeAvx512[kDecodeMaxMr + 1] = {
-    nullptr, DecodeTileAvx512<1>, DecodeTileAvx512<2>, DecodeTileAvx512<3>, DecodeTileAvx512<4>};
-constexpr DecodeTileFn kDecodeAvx2[kDecodeMaxMr + 1] = {
-    nullptr, DecodeTileAvx2<1>, DecodeTileAvx2<2>, DecodeTileAvx2<3>, DecodeTileAvx2<4>};
-
 }  // namespace
 
 const char* F16MatMulIsaName(F16MatMulIsa isa) {
@@ -240,8 +313,12 @@ std::vector<F16MatMulIsa> SupportedF16MatMulIsas() {
   return isas;
 }
 
-void MatMulF16(ThreadPool& pool, const float* x, const uint16_t* w, const float* bias, float* y,
-               int64_t m, int64_t n, int64_t k, F16MatMulIsa isa) {
+namespace {
+
+template <typename Row>
+void RowMatMul(ThreadPool& pool, const float* x, const typename Row::Element* w,
+               const float* scale, const float* bias, float* y, int64_t m, int64_t n, int64_t k,
+               F16MatMulIsa isa) {
   ENGINE_CHECK(m >= 0 && n >= 0 && k >= 0 && IsaSupported(isa));
   if (m == 0 || n == 0) return;
   if (isa == F16MatMulIsa::kAuto) {
@@ -252,24 +329,42 @@ void MatMulF16(ThreadPool& pool, const float* x, const uint16_t* w, const float*
   switch (isa) {
     case F16MatMulIsa::kAvx512:
       if (m >= kPackMinM) {
-        return gemm_internal::TiledMatMul(pool, gemm_internal::TileIsa::kAvx512, x,
-                                          {w, WidenAvx512}, bias, y, m, n, k);
+        return PrefillPath<Row>(pool, gemm_internal::TileIsa::kAvx512, x, w, scale, bias, y, m,
+                                n, k);
       }
-      return DecodePath(pool, kDecodeAvx512, x, w, bias, y, m, n, k);
+      return DecodePath<Row>(pool, kDecodeAvx512<Row>, x, w, scale, bias, y, m, n, k);
     case F16MatMulIsa::kAvx2:
       if (m >= kPackMinM) {
-        return gemm_internal::TiledMatMul(pool, gemm_internal::TileIsa::kAvx2, x, {w, WidenAvx2},
-                                          bias, y, m, n, k);
+        return PrefillPath<Row>(pool, gemm_internal::TileIsa::kAvx2, x, w, scale, bias, y, m, n,
+                                k);
       }
-      return DecodePath(pool, kDecodeAvx2, x, w, bias, y, m, n, k);
+      return DecodePath<Row>(pool, kDecodeAvx2<Row>, x, w, scale, bias, y, m, n, k);
     default:
-      return ScalarPath(pool, x, w, bias, y, m, n, k);
+      return ScalarPath<Row>(pool, x, w, scale, bias, y, m, n, k);
   }
+}
+
+}  // namespace
+
+void MatMulF16(ThreadPool& pool, const float* x, const uint16_t* w, const float* bias, float* y,
+               int64_t m, int64_t n, int64_t k, F16MatMulIsa isa) {
+  RowMatMul<F16Row>(pool, x, w, nullptr, bias, y, m, n, k, isa);
 }
 
 void MatMulF16(ThreadPool& pool, const float* x, const uint16_t* w, const float* bias, float* y,
                int64_t m, int64_t n, int64_t k) {
   MatMulF16(pool, x, w, bias, y, m, n, k, F16MatMulIsa::kAuto);
+}
+
+void MatMulI8(ThreadPool& pool, const float* x, const int8_t* q, const float* scale,
+              const float* bias, float* y, int64_t m, int64_t n, int64_t k, F16MatMulIsa isa) {
+  ENGINE_CHECK(scale != nullptr);
+  RowMatMul<I8Row>(pool, x, q, scale, bias, y, m, n, k, isa);
+}
+
+void MatMulI8(ThreadPool& pool, const float* x, const int8_t* q, const float* scale,
+              const float* bias, float* y, int64_t m, int64_t n, int64_t k) {
+  MatMulI8(pool, x, q, scale, bias, y, m, n, k, F16MatMulIsa::kAuto);
 }
 
 }  // namespace engine::kernels

@@ -19,6 +19,19 @@ void MatMulF32Ref(const float* x, const float* w, const float* bias, float* y, i
   }
 }
 
+void MatMulI8Ref(const float* x, const int8_t* q, const float* scale, const float* bias,
+                 float* y, int64_t m, int64_t n, int64_t k) {
+  for (int64_t i = 0; i < m; ++i) {
+    for (int64_t j = 0; j < n; ++j) {
+      double acc = 0.0;
+      for (int64_t kk = 0; kk < k; ++kk) acc += double{x[i * k + kk]} * q[j * k + kk];
+      acc *= scale[j];
+      if (bias != nullptr) acc += bias[j];
+      y[i * n + j] = static_cast<float>(acc);
+    }
+  }
+}
+
 void RmsNormRef(const float* x, const float* gamma, float* y, int64_t m, int64_t dim, float eps) {
   for (int64_t i = 0; i < m; ++i) {
     double sum_squares = 0.0;

@@ -15,6 +15,11 @@ namespace engine::kernels {
 void MatMulF32Ref(const float* x, const float* w, const float* bias, float* y, int64_t m,
                   int64_t n, int64_t k);
 
+// y[m, n] = scale[n] * sum_k x[m, k] * q[n, k]  (+ bias[n] if bias is not null): int8 weights
+// with one scale per row (the W4A4 models' output head). Accumulates in double.
+void MatMulI8Ref(const float* x, const int8_t* q, const float* scale, const float* bias,
+                 float* y, int64_t m, int64_t n, int64_t k);
+
 // y[i, :] = x[i, :] / sqrt(mean(x[i, :]^2) + eps) * gamma.  x, y: [m, dim]; may alias.
 void RmsNormRef(const float* x, const float* gamma, float* y, int64_t m, int64_t dim, float eps);
 

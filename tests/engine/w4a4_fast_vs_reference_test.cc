@@ -9,10 +9,10 @@
 #include <string>
 #include <vector>
 
+#include "engine/backend_weights.h"
 #include "engine/engine.h"
 #include "engine/internal.h"
 #include "gtest/gtest.h"
-#include "kernels/core/half.h"
 #include "kernels/ref/ops_ref.h"
 #include "kernels/ref/w4a4_ref.h"
 #include "quantizer/quantize_model.h"
@@ -33,10 +33,11 @@ class ReferenceW4A4 {
     const model::ModelConfig& c = m.config;
     k_cache_.assign(c.n_layers, std::vector<float>(size_t(c.n_kv_heads) * capacity * c.head_dim));
     v_cache_ = k_cache_;
-    // The engine runs the head in F16: the same rounded weights, in float.
-    const int64_t head_size = int64_t{c.vocab_size} * c.model_dim;
-    head_.resize(static_cast<size_t>(head_size));
-    for (int64_t i = 0; i < head_size; ++i) head_[i] = F16ToF32(F32ToF16(m.weights.output.data[i]));
+    // The engine runs the head as int8 rows (the same conversion) through MatMulI8Ref.
+    absl::StatusOr<I8Rows> head =
+        ConvertToI8Rows(m.weights.output.data, c.vocab_size, c.model_dim, "output head");
+    EXPECT_TRUE(head.ok()) << head.status();
+    if (head.ok()) head_ = *std::move(head);
   }
 
   std::vector<float> Feed(int32_t token) {
@@ -82,7 +83,8 @@ class ReferenceW4A4 {
     }
     kernels::RmsNormRef(x.data(), w.final_norm.data, xn.data(), 1, d, c.norm_eps);
     std::vector<float> logits(c.vocab_size);
-    kernels::MatMulF32Ref(xn.data(), head_.data(), nullptr, logits.data(), 1, c.vocab_size, d);
+    kernels::MatMulI8Ref(xn.data(), head_.q.get(), head_.scale.get(), nullptr, logits.data(), 1,
+                         c.vocab_size, d);
     return logits;
   }
 
@@ -111,7 +113,7 @@ class ReferenceW4A4 {
   int32_t capacity_;
   int32_t size_ = 0;
   std::vector<std::vector<float>> k_cache_, v_cache_;
-  std::vector<float> head_;
+  I8Rows head_;
 };
 
 int32_t Argmax(const std::vector<float>& v) {

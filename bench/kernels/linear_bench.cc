@@ -1,10 +1,12 @@
 // The four linear kernels of issue 4 side by side on real layer shapes (n x k = out x in of
 // TinyLlama-1.1B and Llama-2-7B), so the W4A4 comparison is against baselines built with the
 // same care: F32 (MatMulF32), F16 weights (MatMulF16), W4A16 (the W4A4 weights with FP32
-// activations) and W4A4 (Fp4Gemm; activation codes prepared outside the timed loop).
-// Counters: "GB/s" at m = 1 = weight bytes read per call / time (F32 4 B, F16 2 B, FP4 0.5 B per
-// weight + 4 B per row scale; printed with SI prefixes, "12G/s" = 12 GB/s); "GOP/s" at m = 512 =
-// 2 m n k / time. ENGINE_BENCH_THREADS sets the pool size (default 2).
+// activations) and W4A4 (Fp4Gemm; activation codes prepared outside the timed loop). Then the
+// output head at vocabulary shapes in F16 (the F16 model's) and as int8 rows (MatMulI8, the
+// W4A4 model's).
+// Counters: "GB/s" at m = 1 = weight bytes read per call / time (F32 4 B, F16 2 B, int8 1 B,
+// FP4 0.5 B per weight + 4 B per row scale; printed with SI prefixes, "12G/s" = 12 GB/s);
+// "GOP/s" at m = 512 = 2 m n k / time. ENGINE_BENCH_THREADS sets the pool size (default 2).
 #include <cstdint>
 #include <cstdlib>
 #include <utility>
@@ -91,6 +93,24 @@ void BM_F16(benchmark::State& state) {
   state.SetLabel(F16MatMulIsaName(SupportedF16MatMulIsas().back()));
 }
 
+// The output head of W4A4 models: int8 rows with per-row scales (MatMulI8).
+void BM_I8(benchmark::State& state) {
+  const int64_t m = state.range(0), n = state.range(1), k = state.range(2);
+  FastRandom rng;
+  const std::vector<float> x = RandomFloats(m * k, rng);
+  std::vector<int8_t> q(static_cast<size_t>(n * k));
+  for (int8_t& v : q) v = static_cast<int8_t>(static_cast<int>(rng.Next() % 255) - 127);
+  const std::vector<float> scale = RandomFloats(n, rng);
+  std::vector<float> y(static_cast<size_t>(m * n));
+  ThreadPool pool(BenchThreads());
+  for (auto _ : state) {
+    MatMulI8(pool, x.data(), q.data(), scale.data(), nullptr, y.data(), m, n, k);
+    benchmark::DoNotOptimize(y.data());
+  }
+  SetCounters(state, 1.0 * n * k + 4.0 * n, pool.num_threads());
+  state.SetLabel(F16MatMulIsaName(SupportedF16MatMulIsas().back()));
+}
+
 // The FP4 weight both W4A16 and W4A4 run on.
 absl::StatusOr<PreparedFp4Weight> RandomFp4Weight(int64_t n, int64_t k, FastRandom& rng) {
   const std::vector<uint8_t> codes = RandomBytes(n * k / 2, rng);
@@ -161,10 +181,25 @@ void Shapes(benchmark::internal::Benchmark* b) {
   }
 }
 
+// Output heads, n x k = vocabulary x model dim: TinyLlama-1.1B and Llama-2-7B (32000 x 2048,
+// 32000 x 4096), SmolLM2-135M (49152 x 576). Note that a 300 MiB L3 (as on this project's
+// dev box) holds any of them across iterations: compare the rows, not against DRAM bandwidth.
+void HeadShapes(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"m", "n", "k"});
+  for (int64_t m : {1, 512}) {
+    for (const auto& [n, k] : {std::pair<int64_t, int64_t>{32000, 2048}, {32000, 4096},
+                               {49152, 576}}) {
+      b->Args({m, n, k});
+    }
+  }
+}
+
 BENCHMARK(BM_F32)->Apply(Shapes)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_F16)->Apply(Shapes)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_W4A16)->Apply(Shapes)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_W4A4)->Apply(Shapes)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(BM_F16)->Apply(HeadShapes)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(BM_I8)->Apply(HeadShapes)->Unit(benchmark::kMicrosecond)->UseRealTime();
 
 }  // namespace
 }  // namespace engine::kernels

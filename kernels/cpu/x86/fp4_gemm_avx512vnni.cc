@@ -33,7 +33,9 @@ constexpr int kTilesPerCall = 4;
 // prefetcher alone the kernel read ~66% of the machine's read bandwidth on a 512 MiB weight;
 // software prefetch 32 blocks (2 KiB) ahead in each stream brought it to ~80% (fp4_gemm_bench,
 // m=1 n=65536 k=16384, 2 threads, Sapphire Rapids). Prefill re-reads each tile from L2 and
-// needs none. A prefetch past the last block only touches a cache line; it cannot fault.
+// needs none. A stream that runs past the end of its tile prefetches the tile NB further on
+// (its successor), not tile b+1, which another stream is already reading; a prefetch past the
+// last block only touches a cache line and cannot fault.
 constexpr int64_t kPrefetchGroups = 32;
 
 FP4LM_AVX512VNNI inline __m512i BroadcastBytes4(const uint8_t* p) {
@@ -60,7 +62,9 @@ FP4LM_AVX512VNNI void Kernel(const TileTask& t, int64_t row0, int64_t tile0) {
     __m512i lo[NB], hi[NB];
     for (int b = 0; b < NB; ++b) {
       if constexpr (MR == 1) {
-        const uint8_t* ahead = w + b * tile_stride + (g + kPrefetchGroups) * kBlockBytes;
+        int64_t ahead_group = g + kPrefetchGroups;
+        if (ahead_group >= t.groups) ahead_group += (NB - 1) * t.groups;
+        const uint8_t* ahead = w + b * tile_stride + ahead_group * kBlockBytes;
         _mm_prefetch(reinterpret_cast<const char*>(ahead), _MM_HINT_T0);
       }
       const __m512i v = _mm512_loadu_si512(w + b * tile_stride + g * kBlockBytes);

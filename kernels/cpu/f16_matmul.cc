@@ -13,6 +13,7 @@
 #include "kernels/core/half.h"
 #include "kernels/core/status_macros.h"
 #include "kernels/cpu/gemm_f32_tiles.h"
+#include "kernels/cpu/x86/simd_reduce.h"
 
 // GCC 12's AVX-512 headers pass _mm512_undefined_*() as the pass-through operand of unmasked
 // intrinsics, which -W(maybe-)uninitialized reports once they are inlined here (GCC bug 105593).
@@ -93,19 +94,8 @@ template <typename Row>
 using DecodeTileFn = void (*)(const float* x, int64_t k,
                               const typename Row::Element* const* rows, DecodeOut& out);
 
-FP4LM_F16_AVX2 inline float HorizontalSumAvx2(__m256 v) {
-  const __m128 sum4 = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  const __m128 sum2 = _mm_add_ps(sum4, _mm_movehl_ps(sum4, sum4));
-  return _mm_cvtss_f32(_mm_add_ss(sum2, _mm_movehdup_ps(sum2)));
-}
-
-// Zero-masked extracts: GCC 12's _mm512_reduce_add_ps trips -Wuninitialized in its own header.
-FP4LM_F16_AVX512 inline float ReduceAddAvx512(__m512 v) {
-  const __m512d d = _mm512_castps_pd(v);
-  const __m256 lo = _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xff, d, 0));
-  const __m256 hi = _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xff, d, 1));
-  return HorizontalSumAvx2(_mm256_add_ps(lo, hi));
-}
+using simd::HorizontalSumAvx2;
+using simd::ReduceAddAvx512;
 
 // 16 k of MR activation rows against kDecodeRows weight rows.
 template <typename Row, int MR>

@@ -37,9 +37,16 @@ void Rope(float* x, const RopeTable& table, int64_t n_heads, int64_t head_dim,
 // Implements SiluMulRef.
 void SiluMul(const float* gate, const float* up, float* out, int64_t n);
 
-// Implements AttentionRef, parallel over (token, head).
+// Attention's kernels (kernels/cpu/attention_cpu.cc). kAuto takes the best one this CPU has;
+// the tests run each supported one against the reference.
+enum class AttentionPath { kAuto, kPortable, kAvx2, kAvx512 };
+std::vector<AttentionPath> SupportedAttentionPaths();  // in increasing order of speed
+const char* AttentionPathName(AttentionPath path);
+
+// Implements AttentionRef, parallel over (token, head). A forced path must be supported.
 void Attention(ThreadPool& pool, const float* q, const float* k_cache, const float* v_cache,
-               const int32_t* positions, float* out, const AttentionShape& shape);
+               const int32_t* positions, float* out, const AttentionShape& shape,
+               AttentionPath path = AttentionPath::kAuto);
 
 }  // namespace engine::kernels
 

@@ -229,16 +229,21 @@ TEST(OpsCpuTest, AttentionMatchesReferenceWithGroupedHeads) {
     std::vector<int32_t> positions(c.m);
     for (int64_t i = 0; i < c.m; ++i) positions[i] = static_cast<int32_t>(c.first_position + i);
     if (positions.back() >= c.capacity) positions.back() = static_cast<int32_t>(c.capacity - 1);
-    std::vector<float> got(q.size()), want(q.size());
-    Attention(pool, q.data(), k.data(), v.data(), positions.data(), got.data(), s);
+    std::vector<float> want(q.size());
     AttentionRef(q.data(), k.data(), v.data(), positions.data(), want.data(), s);
-    for (size_t i = 0; i < got.size(); ++i) ASSERT_NEAR(got[i], want[i], 2e-5) << i;
+    for (AttentionPath path : SupportedAttentionPaths()) {
+      std::vector<float> got(q.size());
+      Attention(pool, q.data(), k.data(), v.data(), positions.data(), got.data(), s, path);
+      for (size_t i = 0; i < got.size(); ++i) {
+        ASSERT_NEAR(got[i], want[i], 2e-5) << AttentionPathName(path) << " " << i;
+      }
+    }
   }
 }
 
-// The AVX-512 kernel scores keys in blocks of 16 (a zero-padded copy for the last, partial
-// block) and runs up to a whole GQA group of query heads per task; these shapes cover block
-// boundaries, head_dim tails, whole and split groups, and decode and prefill.
+// The SIMD kernels score keys in blocks of 16 (AVX-512) or 8 (AVX2), the last, partial block on
+// a zero-padded copy, and run up to a whole GQA group of query heads per task; these shapes
+// cover block boundaries, head_dim tails, whole and split groups, and decode and prefill.
 TEST(OpsCpuTest, AttentionMatchesReferenceAcrossKeyBlocksAndGroups) {
   std::mt19937 rng(kSeed);
   for (int threads : {1, 2}) {
@@ -261,10 +266,16 @@ TEST(OpsCpuTest, AttentionMatchesReferenceAcrossKeyBlocksAndGroups) {
             for (int64_t i = 0; i < m; ++i) {
               positions[i] = static_cast<int32_t>(std::max<int64_t>(0, n_keys - m + i));
             }
-            std::vector<float> got(q.size()), want(q.size());
-            Attention(pool, q.data(), k.data(), v.data(), positions.data(), got.data(), s);
+            std::vector<float> want(q.size());
             AttentionRef(q.data(), k.data(), v.data(), positions.data(), want.data(), s);
-            for (size_t i = 0; i < got.size(); ++i) ASSERT_NEAR(got[i], want[i], 2e-5) << i;
+            for (AttentionPath path : SupportedAttentionPaths()) {
+              std::vector<float> got(q.size());
+              Attention(pool, q.data(), k.data(), v.data(), positions.data(), got.data(), s,
+                        path);
+              for (size_t i = 0; i < got.size(); ++i) {
+                ASSERT_NEAR(got[i], want[i], 2e-5) << AttentionPathName(path) << " " << i;
+              }
+            }
           }
         }
       }

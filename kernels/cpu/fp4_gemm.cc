@@ -268,6 +268,8 @@ void Fp4Gemm(ThreadPool& pool, const Fp4GemmArgs& args) {
   task.a_stride = amx ? RoundUp(w.padded_k(), fp4_gemm_internal::kAmxTileK) : w.padded_k();
   const int64_t a_rows = amx ? RoundUp(args.m, fp4_gemm_internal::kAmxTileRows) : args.m;
   task.a_bias = Fp4IntMax(args.a_kind);
+  task.int16_chain_groups =
+      fp4_gemm_internal::Int16ChainGroups(Fp4IntMax(args.a_kind), Fp4IntMax(w.kind()));
   task.c = W4A4IntScaleInverse(args.a_kind, w.kind());
   task.a_scale = args.a_scale;
   task.y = args.y;

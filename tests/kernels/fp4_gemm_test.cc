@@ -146,27 +146,34 @@ TEST(Fp4GemmTest, ThreadedPrefillAndDecodeSizesWithoutScratch) {
   }
 }
 
-// Extreme values in every lane: all-max E3M0 activations against all +-max E3M0 weights is the
-// worst case for the int16 pair sums of the AVX2 path and for the unsigned-bias correction.
+// Extreme values in every lane, for every format pair: all-max activations against all +-max
+// weights is the worst case for the int16 pair sums of the AVX2 path (widened after every
+// maddubs for E3M0 x E3M0, after Int16ChainGroups groups otherwise; k = 4096 is 512 groups, not
+// a multiple of any chunk) and for the unsigned-bias correction.
 TEST(Fp4GemmTest, ExtremeCodesAreExact) {
   ThreadPool pool(2);
   const int64_t m = 9, n = 40, k = 4096;
-  for (uint8_t a_byte : {uint8_t{0x77}, uint8_t{0xFF}, uint8_t{0x7F}}) {
-    for (uint8_t w_byte : {uint8_t{0x77}, uint8_t{0xFF}, uint8_t{0xF7}}) {
-      const std::vector<uint8_t> a(m * k / 2, a_byte), w(n * k / 2, w_byte);
-      const std::vector<float> row_scale(n, 0.75f);
-      ASSERT_OK_AND_ASSIGN(auto prepared, PrepareFp4Weight(w.data(), row_scale.data(), nullptr,
-                                                           Fp4Kind::kE3M0, n, k));
-      std::vector<float> expected(m * n);
-      Fp4LinearRef({.a_codes = a.data(), .a_kind = Fp4Kind::kE3M0, .a_scale = 1.0f,
-                    .w_codes = w.data(), .w_kind = Fp4Kind::kE3M0, .row_scale = row_scale.data(),
-                    .m = m, .n = n, .k = k, .y = expected.data()});
-      for (Fp4GemmIsa isa : SupportedFp4GemmIsas()) {
-        std::vector<float> y(m * n);
-        Fp4Gemm(pool, {.a_codes = a.data(), .a_kind = Fp4Kind::kE3M0, .a_scale = 1.0f,
-                       .w = &prepared, .y = y.data(), .m = m, .isa = isa});
-        EXPECT_TRUE(SameFloats(expected, y)) << Fp4GemmIsaName(isa) << " a=" << int{a_byte}
-                                             << " w=" << int{w_byte};
+  for (Fp4Kind a_kind : kKinds) {
+    for (Fp4Kind w_kind : kKinds) {
+      for (uint8_t a_byte : {uint8_t{0x77}, uint8_t{0xFF}, uint8_t{0x7F}}) {
+        for (uint8_t w_byte : {uint8_t{0x77}, uint8_t{0xFF}, uint8_t{0xF7}}) {
+          const std::vector<uint8_t> a(m * k / 2, a_byte), w(n * k / 2, w_byte);
+          const std::vector<float> row_scale(n, 0.75f);
+          ASSERT_OK_AND_ASSIGN(auto prepared, PrepareFp4Weight(w.data(), row_scale.data(),
+                                                               nullptr, w_kind, n, k));
+          std::vector<float> expected(m * n);
+          Fp4LinearRef({.a_codes = a.data(), .a_kind = a_kind, .a_scale = 1.0f,
+                        .w_codes = w.data(), .w_kind = w_kind, .row_scale = row_scale.data(),
+                        .m = m, .n = n, .k = k, .y = expected.data()});
+          for (Fp4GemmIsa isa : SupportedFp4GemmIsas()) {
+            std::vector<float> y(m * n);
+            Fp4Gemm(pool, {.a_codes = a.data(), .a_kind = a_kind, .a_scale = 1.0f,
+                           .w = &prepared, .y = y.data(), .m = m, .isa = isa});
+            EXPECT_TRUE(SameFloats(expected, y))
+                << Fp4GemmIsaName(isa) << " a_kind=" << int(a_kind) << " w_kind="
+                << int(w_kind) << " a=" << int{a_byte} << " w=" << int{w_byte};
+          }
+        }
       }
     }
   }

@@ -40,6 +40,9 @@ struct TileTask {
   bool accumulate = false;
   int64_t tile_begin = 0;
   int64_t tile_end = 0;
+  // AVX2 only: k-groups whose maddubs pair sums one int16 lane holds exactly before it must be
+  // widened to int32 (Int16ChainGroups); 0 widens after every maddubs.
+  int64_t int16_chain_groups = 0;
   // AMX only: this thread's buffer for kAmxPanelTiles weight tiles unpacked to int8
   // (AmxPanelBytes(a_stride) bytes, 64-byte aligned).
   uint8_t* panel = nullptr;
@@ -54,6 +57,15 @@ inline constexpr int kAmxPanelTiles = 2;
 inline constexpr int64_t AmxPanelBytes(int64_t a_stride) {
   return kAmxPanelTiles * (a_stride / kAmxTileK) * kAmxTileRows * kAmxTileK;
 }
+
+// How many k-groups of maddubs pair sums (four products each per int16 lane: a_u8 * w_s8 with
+// biased activations <= 2 * a_int_max and |w| <= w_int_max) an int16 lane can add up before any
+// sum could leave [-32767, 32767]. 28 for E2M1 x E2M1; 0 for E3M0 x E3M0, whose two pair sums
+// of one group alone can reach 32768.
+inline constexpr int64_t Int16ChainGroups(int a_int_max, int w_int_max) {
+  return 32767 / (4 * 2 * a_int_max * w_int_max);
+}
+static_assert(Int16ChainGroups(12, 12) == 28 && Int16ChainGroups(64, 64) == 0);
 
 void RunTilesAvx512Vnni(const TileTask& task);
 void RunTilesAvx2(const TileTask& task);

@@ -274,7 +274,9 @@ FP4LM_ATTENTION_AVX2 inline __m256 Dot8KeysAvx2(const float* q, const float* k, 
   for (; d + 8 <= hd; d += 8) {
     const __m256 qv = _mm256_loadu_ps(q + d);
 #pragma GCC unroll 8
-    for (int j = 0; j < 8; ++j) acc[j] = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k + j * hd + d), acc[j]);
+    for (int j = 0; j < 8; ++j) {
+      acc[j] = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k + j * hd + d), acc[j]);
+    }
   }
   if (d < hd) {
     const __m256i m = TailMask8(hd - d);

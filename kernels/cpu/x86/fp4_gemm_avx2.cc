@@ -1,21 +1,22 @@
 // 256-bit kernels of the W4A4 GEMM (kernels/cpu/fp4_gemm.h) for CPUs without AVX-512 VNNI:
 // AVX2 (maddubs + madd) and AVX-VNNI (vpdpbusd on ymm), one kernel body compiled twice under
-// different `#pragma GCC target`s; plus the AVX2 activation unpacking and quantization helpers.
-// The driver calls each only when CPUID reports its features.
+// different target attributes; plus the AVX2 activation unpacking and quantization helpers.
+// The driver calls each only when CPUID reports its features. Target attributes, not per-file
+// -m flags or `#pragma GCC target` (which clang ignores): with -mavxvnni on the file, clang fused
+// the AVX2 kernel's madd + add into vpdpwssd, an illegal instruction on AVX2-only CPUs.
 #include <immintrin.h>
 
 #include <algorithm>
 #include <array>
-#include <utility>
 #include <cstdint>
 #include <cstring>
+#include <utility>
 
 #include "kernels/cpu/x86/fp4_gemm_kernels.h"
 
 namespace engine::kernels::fp4_gemm_internal {
 
-#pragma GCC push_options
-#pragma GCC target("avx2")
+#define FP4LM_KERNEL_TARGET __attribute__((target("avx2")))
 namespace avx2_impl {
 namespace {
 constexpr bool kVnni = false;
@@ -25,8 +26,8 @@ constexpr bool kVnni = false;
 
 void RunTilesAvx2(const TileTask& task) { avx2_impl::RunTiles(task); }
 
-void UnpackActivationRowAvx2(const uint8_t* codes, int64_t k, int64_t k_pad, const uint8_t* lut,
-                             uint8_t pad, uint8_t* out) {
+FP4LM_KERNEL_TARGET void UnpackActivationRowAvx2(const uint8_t* codes, int64_t k, int64_t k_pad,
+                                                 const uint8_t* lut, uint8_t pad, uint8_t* out) {
   const __m128i table = _mm_loadu_si128(reinterpret_cast<const __m128i*>(lut));
   const __m128i low4 = _mm_set1_epi8(0x0f);
   const int64_t bytes = k / 2;
@@ -45,8 +46,8 @@ void UnpackActivationRowAvx2(const uint8_t* codes, int64_t k, int64_t k_pad, con
   for (int64_t t = k; t < k_pad; ++t) out[t] = pad;
 }
 
-void QuantizeRowAvx2(const float* x, int64_t k, const float* thresholds, float inv_scale,
-                     uint8_t* codes) {
+FP4LM_KERNEL_TARGET void QuantizeRowAvx2(const float* x, int64_t k, const float* thresholds,
+                                         float inv_scale, uint8_t* codes) {
   const __m256 inv = _mm256_set1_ps(inv_scale);
   const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
   __m256 th[7];
@@ -86,10 +87,9 @@ void QuantizeRowAvx2(const float* x, int64_t k, const float* thresholds, float i
     codes[j / 2] = static_cast<uint8_t>(even | (odd << 4));
   }
 }
-#pragma GCC pop_options
+#undef FP4LM_KERNEL_TARGET
 
-#pragma GCC push_options
-#pragma GCC target("avx2,avxvnni")
+#define FP4LM_KERNEL_TARGET __attribute__((target("avx2,avxvnni")))
 namespace avxvnni_impl {
 namespace {
 constexpr bool kVnni = true;
@@ -98,6 +98,6 @@ constexpr bool kVnni = true;
 }  // namespace avxvnni_impl
 
 void RunTilesAvxVnni(const TileTask& task) { avxvnni_impl::RunTiles(task); }
-#pragma GCC pop_options
+#undef FP4LM_KERNEL_TARGET
 
 }  // namespace engine::kernels::fp4_gemm_internal

@@ -466,7 +466,8 @@ const char* AttentionPathName(AttentionPath path) {
 void Attention(ThreadPool& pool, const float* q, const float* k_cache, const float* v_cache,
                const int32_t* positions, float* out, const AttentionShape& s, AttentionPath path) {
   static const AttentionPath best = SupportedAttentionPaths().back();
-  ENGINE_CHECK(PathSupported(path, DetectCpuFeatures()));
+  // CPUID only for a forced path: kAuto is the decode hot path (a CPUID traps in a VM).
+  ENGINE_CHECK(path == AttentionPath::kAuto || PathSupported(path, DetectCpuFeatures()));
   const AttentionGroupFn attention_group =
       GroupFunction(path == AttentionPath::kAuto ? best : path);
   const int64_t group = s.n_heads / s.n_kv_heads;

@@ -5,13 +5,16 @@
 // avx512vnni). The CPU column of BM_Fp4Gemm is the CPU time of the whole process (all pool
 // threads): on a shared, oversubscribed machine the real-time rates only show the share of the
 // cores this process got, while 2 m n k / CPU time still shows the kernel's per-core throughput.
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "benchmark/benchmark.h"
 #include "kernels/cpu/fp4_gemm.h"
+#include "kernels/cpu/memory_bandwidth.h"
 #include "kernels/cpu/ops_cpu.h"
 
 namespace engine::kernels {
@@ -67,6 +70,52 @@ void BM_Fp4Gemm(benchmark::State& state) {
                                               benchmark::Counter::kIs1000);
   state.counters["GOP/s"] = benchmark::Counter(
       2.0 * m * n * k, benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
+  state.counters["threads"] = pool.num_threads();
+  state.SetLabel(Fp4GemmIsaName(BenchIsa() == Fp4GemmIsa::kAuto ? BestFp4GemmIsa() : BenchIsa()));
+}
+
+// Decode as a model runs it: each call reads a different copy of the weight, and the copies
+// together (>= 256 MiB) are far larger than any cache, so every byte comes from DRAM. Reports
+// GB/s of weight bytes and that as a fraction of MeasureReadBandwidth in the same process
+// ("of_bandwidth"): the kernel's share of the decode bound.
+void BM_Fp4GemvCold(benchmark::State& state) {
+  const int64_t n = state.range(0), k = state.range(1);
+  const int64_t copies = std::max<int64_t>(2, (int64_t{256} << 20) / (n * k / 2));
+  std::mt19937 rng(1);
+  const std::vector<uint8_t> a_codes = RandomCodes(k / 2, rng);
+  std::vector<float> row_scale(static_cast<size_t>(n), 0.01f), y(static_cast<size_t>(n));
+  std::vector<PreparedFp4Weight> weights;
+  for (int64_t c = 0; c < copies; ++c) {
+    const std::vector<uint8_t> w_codes = RandomCodes(n * k / 2, rng);
+    auto w = PrepareFp4Weight(w_codes.data(), row_scale.data(), nullptr, Fp4Kind::kE2M1, n, k);
+    if (!w.ok()) {
+      state.SkipWithError(w.status().ToString().c_str());
+      return;
+    }
+    weights.push_back(*std::move(w));
+  }
+  ThreadPool pool(BenchThreads());
+  const double bandwidth = MeasureReadBandwidth(pool, int64_t{512} << 20, 3);
+  Fp4GemmScratch scratch;
+  Fp4GemmArgs args = {.a_codes = a_codes.data(),
+                      .a_kind = Fp4Kind::kE2M1,
+                      .a_scale = 0.5f,
+                      .y = y.data(),
+                      .m = 1,
+                      .isa = BenchIsa(),
+                      .scratch = &scratch};
+  int64_t next = 0;
+  for (auto _ : state) {
+    args.w = &weights[static_cast<size_t>(next)];
+    next = (next + 1) % copies;
+    Fp4Gemm(pool, args);
+    benchmark::DoNotOptimize(y.data());
+  }
+  const double bytes = static_cast<double>(n * k / 2 + n * 4);  // codes + row scales
+  state.counters["GB/s"] = benchmark::Counter(bytes, benchmark::Counter::kIsIterationInvariantRate,
+                                              benchmark::Counter::kIs1000);
+  state.counters["of_bandwidth"] = benchmark::Counter(
+      bytes / bandwidth, benchmark::Counter::kIsIterationInvariantRate);
   state.counters["threads"] = pool.num_threads();
   state.SetLabel(Fp4GemmIsaName(BenchIsa() == Fp4GemmIsa::kAuto ? BestFp4GemmIsa() : BenchIsa()));
 }
@@ -134,6 +183,14 @@ BENCHMARK(BM_Fp4Gemm)
     ->ArgsProduct({{2, 4, 8, 12, 16, 32, 64}, {2048}, {2048}})
     ->Unit(benchmark::kMicrosecond)
     ->MeasureProcessCPUTime()
+    ->UseRealTime();
+// TinyLlama-1.1B decode shapes, weights from DRAM.
+BENCHMARK(BM_Fp4GemvCold)
+    ->ArgNames({"n", "k"})
+    ->Args({2048, 2048})
+    ->Args({5632, 2048})
+    ->Args({2048, 5632})
+    ->Unit(benchmark::kMicrosecond)
     ->UseRealTime();
 BENCHMARK(BM_MatMulF32)->Apply(Shapes)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_QuantizeActivations)

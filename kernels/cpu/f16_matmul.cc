@@ -145,22 +145,40 @@ FP4LM_F16_AVX512 void DecodeTileAvx512(const float* x, int64_t k,
   }
 }
 
+// 8 k of MR activation rows against kDecodeRows weight rows.
+template <typename Row, int MR>
+FP4LM_F16_AVX2 inline void DecodeStepAvx2(const float* x, int64_t k,
+                                          const typename Row::Element* const* rows, int64_t kk,
+                                          __m256 (&acc)[MR][kDecodeRows]) {
+  __m256 wv[kDecodeRows];
+  for (int c = 0; c < kDecodeRows; ++c) wv[c] = Row::Load8(rows[c] + kk);
+  for (int r = 0; r < MR; ++r) {
+    const __m256 xv = _mm256_loadu_ps(x + r * k + kk);
+    for (int c = 0; c < kDecodeRows; ++c) acc[r][c] = _mm256_fmadd_ps(xv, wv[c], acc[r][c]);
+  }
+}
+
+// DecodeTileAvx512 in 8-lane vectors, with the same prefetch.
 template <typename Row, int MR>
 FP4LM_F16_AVX2 void DecodeTileAvx2(const float* x, int64_t k,
                                    const typename Row::Element* const* rows, DecodeOut& out) {
+  using Element = typename Row::Element;
+  constexpr int64_t kLine = kCacheLineBytes / sizeof(Element);
+  constexpr int64_t kAhead = kDecodePrefetchBytes / sizeof(Element);
   __m256 acc[MR][kDecodeRows];
   for (int r = 0; r < MR; ++r) {
     for (int c = 0; c < kDecodeRows; ++c) acc[r][c] = _mm256_setzero_ps();
   }
   int64_t kk = 0;
-  for (; kk + 8 <= k; kk += 8) {
-    __m256 wv[kDecodeRows];
-    for (int c = 0; c < kDecodeRows; ++c) wv[c] = Row::Load8(rows[c] + kk);
-    for (int r = 0; r < MR; ++r) {
-      const __m256 xv = _mm256_loadu_ps(x + r * k + kk);
-      for (int c = 0; c < kDecodeRows; ++c) acc[r][c] = _mm256_fmadd_ps(xv, wv[c], acc[r][c]);
+  for (; kk + kLine <= k; kk += kLine) {
+    int64_t ahead = kk + kAhead;
+    if (ahead >= k) ahead += (kDecodeRows - 1) * k;  // into the next tile; cannot fault
+    for (int c = 0; c < kDecodeRows; ++c) {
+      _mm_prefetch(reinterpret_cast<const char*>(rows[c] + ahead), _MM_HINT_T0);
     }
+    for (int64_t v = 0; v < kLine; v += 8) DecodeStepAvx2<Row, MR>(x, k, rows, kk + v, acc);
   }
+  for (; kk + 8 <= k; kk += 8) DecodeStepAvx2<Row, MR>(x, k, rows, kk, acc);
   for (int r = 0; r < MR; ++r) {
     for (int c = 0; c < kDecodeRows; ++c) {
       float tail = 0.0f;

@@ -129,6 +129,13 @@ uint8_t* AlignedBuffer(std::vector<uint8_t>& buffer, int64_t bytes) {
   return buffer.data() + ((64 - address % 64) % 64);
 }
 
+// The 4 nibbles of x (16 bits) moved to nibbles 0, 2, 4, 6 of the result, the others zero.
+constexpr uint32_t SpreadNibbles(uint32_t x) {
+  x = (x | (x << 8)) & 0x00ff00ffu;
+  return (x | (x << 4)) & 0x0f0f0f0fu;
+}
+static_assert(SpreadNibbles(0x4321u) == 0x04030201u);
+
 }  // namespace
 
 const char* Fp4GemmIsaName(Fp4GemmIsa isa) {
@@ -211,15 +218,31 @@ absl::StatusOr<PreparedFp4Weight> PrepareFp4Weight(const uint8_t* codes, const f
   w.bias_.assign(static_cast<size_t>(rows), 0.0f);
   std::copy(row_scale, row_scale + n, w.row_scale_.begin());
   if (bias != nullptr) std::copy(bias, bias + n, w.bias_.begin());
+  // Sum of the Int of both codes in a byte, for row_sum.
+  int16_t byte_sum[256];
+  for (int b = 0; b < 256; ++b) {
+    byte_sum[b] = static_cast<int16_t>(Fp4Int(kind, static_cast<uint8_t>(b & 0xf)) +
+                                       Fp4Int(kind, static_cast<uint8_t>(b >> 4)));
+  }
   const int64_t half = k / 2;
+  const int64_t full_groups = k / kGroupK;
   for (int64_t row = 0; row < n; ++row) {
     const uint8_t* src = codes + row * half;
     uint8_t* tile = w.blocks_.data() + (row / kTileRows) * groups * kBlockBytes;
     const int64_t j = row % kTileRows;
     int32_t sum = 0;
-    for (int64_t t = 0; t < k; ++t) {
+    for (int64_t b = 0; b < half; ++b) sum += byte_sum[src[b]];
+    // A whole group is 4 source bytes, codes t = 0..7 in nibbles 0..7; its block bytes 4j..4j+3
+    // hold codes (q, q + 4) in (low, high) nibble of byte q: interleave the low and high
+    // halves of the word nibble by nibble.
+    for (int64_t g = 0; g < full_groups; ++g) {
+      uint32_t word;
+      std::memcpy(&word, src + 4 * g, 4);
+      const uint32_t block = SpreadNibbles(word & 0xffffu) | (SpreadNibbles(word >> 16) << 4);
+      std::memcpy(tile + g * kBlockBytes + 4 * j, &block, 4);
+    }
+    for (int64_t t = full_groups * kGroupK; t < k; ++t) {  // a partial last group
       const uint8_t code = E2M1At(src, t);
-      sum += Fp4Int(kind, code);
       const int64_t g = t / kGroupK, r = t % kGroupK;
       uint8_t& byte = tile[g * kBlockBytes + 4 * j + (r % 4)];
       byte = static_cast<uint8_t>(r < 4 ? (byte & 0xf0) | code : (byte & 0x0f) | (code << 4));

@@ -50,6 +50,9 @@ class BenchModel {
   // Bytes one decode step reads from memory at KV length `context`: every linear and the head
   // once, one embedding row, and the keys and values of `context` positions.
   int64_t DecodeBytesPerToken(int32_t context) const;
+  // Multiply-adds of the decoder's linears for one token: what a prompt token costs besides
+  // attention (a prompt computes the head once, at its last position, so it is not counted).
+  int64_t LinearMacsPerToken() const;
 
   // Seconds to run `n` prompt tokens (random ids) from an empty cache, in chunks as a Session
   // prefills, the last position's logits computed.

@@ -1,7 +1,9 @@
 // `fp4lm bench`: llama-bench for fp4lm. Times prompt processing (ppN) and generation (tgN) of a
 // model file or of a named architecture shape with random weights, in each linear type
 // (W4A4, W4A16, F16, F32), prints llama-bench's table, and puts each generation row against
-// its memory-bandwidth bound, measured in the same run: bytes one token reads / bandwidth.
+// its memory-bandwidth bound and each W4A4 prompt row against its int8 compute bound, both
+// measured in the same run: bandwidth / bytes one token reads, and the int8 dot-product peak /
+// the int8 operations of one prompt token's linears.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -19,6 +21,7 @@
 #include "fp4lm/commands.h"
 #include "kernels/core/cpu_features.h"
 #include "kernels/cpu/fp4_gemm.h"
+#include "kernels/cpu/int8_peak.h"
 #include "kernels/cpu/memory_bandwidth.h"
 #include "kernels/cpu/thread_pool.h"
 #include "nlohmann/json.hpp"
@@ -51,7 +54,9 @@ struct Row {
   int32_t n_prompt = 0, n_gen = 0;
   std::vector<double> samples;  // tokens/s per repetition
   double mean = 0, sd = 0;
-  double bound = 0;  // tg: tokens/s at the bandwidth bound; 0 for pp
+  // tokens/s at the row's bound: tg at the memory read bandwidth, W4A4 pp at the int8 peak;
+  // 0 where there is none (pp of the float types, or no int8 peak measured).
+  double bound = 0;
   std::string skipped;  // why the type did not run
 };
 
@@ -75,8 +80,14 @@ std::string Params(int64_t n) {
 
 // Runs the tests of one model: a short warm-up of each (it faults in every weight page and
 // wakes the threads), then `reps` timed runs.
+// The machine's two ceilings, measured once per run.
+struct Ceilings {
+  double read_bytes_per_second = 0;
+  engine::kernels::Int8Peak int8;
+};
+
 absl::Status RunTests(BenchModel& m, const std::string& name, const BenchOptions& o,
-                      engine::kernels::ThreadPool& pool, double bandwidth,
+                      engine::kernels::ThreadPool& pool, const Ceilings& ceilings,
                       std::vector<Row>& rows) {
   const Row base{.model = name, .type = m.type(), .size_bytes = m.weight_bytes(),
                  .params = m.config().ParameterCount()};
@@ -92,6 +103,9 @@ absl::Status RunTests(BenchModel& m, const std::string& name, const BenchOptions
       r.samples.push_back(o.n_prompt / *s);
     }
     Summarize(r);
+    if (m.type() == LinearType::kW4A4) {  // 2 int8 operations per multiply-add
+      r.bound = ceilings.int8.ops_per_second / (2.0 * static_cast<double>(m.LinearMacsPerToken()));
+    }
     rows.push_back(r);
   }
   if (o.n_gen > 0) {
@@ -107,7 +121,8 @@ absl::Status RunTests(BenchModel& m, const std::string& name, const BenchOptions
     }
     Summarize(r);
     // Generation reads the KV cache of positions 0 .. n-1: on average n/2 of them.
-    r.bound = bandwidth / static_cast<double>(m.DecodeBytesPerToken(o.n_gen / 2));
+    r.bound = ceilings.read_bytes_per_second /
+              static_cast<double>(m.DecodeBytesPerToken(o.n_gen / 2));
     rows.push_back(r);
   }
   return absl::OkStatus();
@@ -155,7 +170,7 @@ void PrintTable(const std::vector<Row>& rows, int threads, const std::string& ba
   }
 }
 
-std::string Json(const std::vector<Row>& rows, int threads, double bandwidth,
+std::string Json(const std::vector<Row>& rows, int threads, const Ceilings& ceilings,
                  const std::string& backend, const std::vector<std::string>& ratios) {
   using Json = nlohmann::ordered_json;
   Json results = Json::array();
@@ -183,7 +198,9 @@ std::string Json(const std::vector<Row>& rows, int threads, double bandwidth,
   }
   Json out = {{"backend", backend},
               {"cpu_features", engine::kernels::DetectCpuFeatures().ToString()},
-              {"memory_read_bandwidth_bytes_per_s", bandwidth},
+              {"memory_read_bandwidth_bytes_per_s", ceilings.read_bytes_per_second},
+              {"int8_peak_ops_per_s", ceilings.int8.ops_per_second},
+              {"int8_peak_instruction", ceilings.int8.instruction},
               {"ratios", ratios},
               {"results", results}};
   return out.dump(2);
@@ -206,9 +223,11 @@ int Bench(const BenchOptions& o) {
   const std::string backend = fmt::format(
       "CPU ({})", engine::kernels::Fp4GemmPathDescription());
   // 1 GiB: far beyond any cache, read as the decode kernels read (threads split it).
-  const double bandwidth = engine::kernels::MeasureReadBandwidth(pool, int64_t{1} << 30, 5);
-  fmt::print(stderr, "fp4lm bench: memory read bandwidth {:.1f} GB/s ({} threads)\n",
-             bandwidth / 1e9, threads);
+  const Ceilings ceilings = {
+      .read_bytes_per_second = engine::kernels::MeasureReadBandwidth(pool, int64_t{1} << 30, 5),
+      .int8 = engine::kernels::MeasureInt8DotPeak(pool, 5)};
+  fmt::print(stderr, "fp4lm bench: memory read bandwidth {:.1f} GB/s, int8 peak {:.0f} GOP/s "
+             "({} threads)\n", ceilings.read_bytes_per_second / 1e9, ceilings.int8.ops_per_second / 1e9, threads);
 
   std::vector<Row> rows;
   if (!o.model_path.empty()) {
@@ -219,7 +238,7 @@ int Bench(const BenchOptions& o) {
     if (!m.ok()) return Fail(m.status());
     const std::string name = fmt::format("{} {}", o.model_path.substr(o.model_path.rfind('/') + 1),
                                          LinearTypeName((*m)->type()));
-    if (absl::Status s = RunTests(**m, name, o, pool, bandwidth, rows); !s.ok()) return Fail(s);
+    if (absl::Status s = RunTests(**m, name, o, pool, ceilings, rows); !s.ok()) return Fail(s);
   } else {
     absl::StatusOr<engine::model::ModelConfig> config = engine::bench::ShapeConfig(o.shape);
     if (!config.ok()) return Fail(config.status());
@@ -235,19 +254,24 @@ int Bench(const BenchOptions& o) {
         continue;
       }
       fmt::print(stderr, "fp4lm bench: {}: running\n", name);
-      if (absl::Status s = RunTests(**m, name, o, pool, bandwidth, rows); !s.ok()) return Fail(s);
+      if (absl::Status s = RunTests(**m, name, o, pool, ceilings, rows); !s.ok()) return Fail(s);
     }
   }
 
   const std::vector<std::string> ratios = Ratios(rows, o);
   if (o.json) {
-    fmt::print("{}\n", Json(rows, threads, bandwidth, backend, ratios));
+    fmt::print("{}\n", Json(rows, threads, ceilings, backend, ratios));
     return kExitOk;
   }
   PrintTable(rows, threads, backend);
   fmt::print("\nmemory read bandwidth: {:.1f} GB/s with {} threads; a tg row's bound = bandwidth "
              "/ bytes one token reads (weights, head, KV cache at the mean position)\n",
-             bandwidth / 1e9, threads);
+             ceilings.read_bytes_per_second / 1e9, threads);
+  if (ceilings.int8.ops_per_second > 0) {
+    fmt::print("int8 peak: {:.0f} GOP/s with {} threads ({}); a w4a4 pp row's bound = int8 peak / "
+               "2 x the multiply-adds of one token's linears\n",
+               ceilings.int8.ops_per_second / 1e9, threads, ceilings.int8.instruction);
+  }
   for (const std::string& r : ratios) fmt::print("{}\n", r);
   fmt::print("cpu: {}\n", engine::kernels::DetectCpuFeatures().ToString());
   return kExitOk;
@@ -263,7 +287,8 @@ int RunBench(std::span<const std::string> args) {
       "Times prompt processing (pp) and token generation (tg) like llama-bench: a model file as "
       "loaded, or a named shape (tinyllama-1.1b, llama2-7b, smollm2-135m) with seeded random "
       "weights made in process in each --types (speed does not depend on the values). Generation "
-      "rows show the share of their memory-bandwidth bound, measured in the same run.");
+      "rows show the share of their memory-bandwidth bound, W4A4 prompt rows the share of the "
+      "int8 dot-product peak, both measured in the same run.");
   parser.AddString("model", 'm', &o.model_path, "FILE", "model file (runs as loaded)");
   parser.AddString("shape", 0, &o.shape, "NAME", "tinyllama-1.1b, llama2-7b or smollm2-135m");
   parser.AddString("types", 0, &o.types, "LIST", "--shape: comma-separated w4a4,w4a16,f16,f32");

@@ -298,9 +298,7 @@ int64_t BenchModel::DecodeBytesPerToken(int32_t context) const {
 }
 
 int64_t BenchModel::LinearMacsPerToken() const {
-  const model::ModelConfig& c = *config_;
-  const int64_t d = c.model_dim, q = c.q_dim(), kv = c.kv_dim(), f = c.ffn_dim;
-  return c.n_layers * (d * q + 2 * d * kv + q * d + 3 * d * f);
+  return config_->n_layers * config_->LinearWeightsPerLayer();
 }
 
 absl::StatusOr<double> BenchModel::Run(int32_t n, int32_t per_call, kernels::ThreadPool& pool) {

@@ -36,12 +36,16 @@ absl::Status ModelConfig::Validate(const std::string& source) const {
   return absl::OkStatus();
 }
 
-int64_t ModelConfig::ParameterCount() const {
+int64_t ModelConfig::LinearWeightsPerLayer() const {
   const int64_t d = model_dim, f = ffn_dim, q = q_dim(), kv = kv_dim();
-  const int64_t per_layer = 2 * d                        // attn and ffn norms
-                            + d * q + 2 * d * kv + q * d  // wq, wk, wv, wo
-                            + (qkv_bias ? q + 2 * kv : 0)
-                            + 3 * d * f;                  // gate, up, down
+  return d * q + 2 * d * kv + q * d  // wq, wk, wv, wo
+         + 3 * d * f;                // gate, up, down
+}
+
+int64_t ModelConfig::ParameterCount() const {
+  const int64_t d = model_dim, q = q_dim(), kv = kv_dim();
+  const int64_t per_layer = 2 * d  // attn and ffn norms
+                            + LinearWeightsPerLayer() + (qkv_bias ? q + 2 * kv : 0);
   const int64_t embedding = static_cast<int64_t>(vocab_size) * d;
   return embedding + (tied_embeddings ? 0 : embedding) + n_layers * per_layer + d;
 }

@@ -48,6 +48,9 @@ struct ModelConfig {
   // `source` names the file in the error message.
   absl::Status Validate(const std::string& source) const;
 
+  // Weights of one decoder layer's linears (wq, wk, wv, wo, gate, up, down): also the
+  // multiply-adds they cost per token.
+  int64_t LinearWeightsPerLayer() const;
   // Parameters counted once (a tied head is not counted twice).
   int64_t ParameterCount() const;
 };

@@ -78,13 +78,14 @@ std::string Params(int64_t n) {
   return n >= 1'000'000'000 ? fmt::format("{:.2f} B", n / 1e9) : fmt::format("{:.2f} M", n / 1e6);
 }
 
-// Runs the tests of one model: a short warm-up of each (it faults in every weight page and
-// wakes the threads), then `reps` timed runs.
 // The machine's two ceilings, measured once per run.
 struct Ceilings {
   double read_bytes_per_second = 0;
   engine::kernels::Int8Peak int8;
 };
+
+// Runs the tests of one model: a short warm-up of each (it faults in every weight page and
+// wakes the threads), then `reps` timed runs.
 
 absl::Status RunTests(BenchModel& m, const std::string& name, const BenchOptions& o,
                       engine::kernels::ThreadPool& pool, const Ceilings& ceilings,
@@ -227,7 +228,8 @@ int Bench(const BenchOptions& o) {
       .read_bytes_per_second = engine::kernels::MeasureReadBandwidth(pool, int64_t{1} << 30, 5),
       .int8 = engine::kernels::MeasureInt8DotPeak(pool, 5)};
   fmt::print(stderr, "fp4lm bench: memory read bandwidth {:.1f} GB/s, int8 peak {:.0f} GOP/s "
-             "({} threads)\n", ceilings.read_bytes_per_second / 1e9, ceilings.int8.ops_per_second / 1e9, threads);
+             "({} threads)\n",
+             ceilings.read_bytes_per_second / 1e9, ceilings.int8.ops_per_second / 1e9, threads);
 
   std::vector<Row> rows;
   if (!o.model_path.empty()) {

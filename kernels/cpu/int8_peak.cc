@@ -20,100 +20,57 @@ constexpr int64_t kIterations = int64_t{1} << 21;
 // of a full vector.
 constexpr int kChains = 12;
 
+// One loop: zero the inputs (v0, v1), run `body` `trips` times, leave the upper halves clean.
+// All three loops use registers 0-13 only.
+#define FP4LM_DOT_LOOP(zero_inputs, body)                                                      \
+  asm volatile(zero_inputs "1:\n\t" body "dec %0\n\tjnz 1b\n\tvzeroupper"                     \
+               : "+r"(trips)                                                                   \
+               :                                                                               \
+               : "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8",  \
+                 "xmm9", "xmm10", "xmm11", "xmm12", "xmm13")
+
+// vpdpbusd into accumulator `acc` (2-13) of register file `reg` ("zmm" or "ymm"); `prefix`
+// picks the VEX form (AVX-VNNI) where the EVEX one would need AVX-512VL.
+#define FP4LM_DPBUSD(prefix, reg, acc) \
+  prefix "vpdpbusd %%" reg "1, %%" reg "0, %%" reg #acc "\n\t"
+#define FP4LM_DPBUSD_12(prefix, reg)                                                          \
+  FP4LM_DPBUSD(prefix, reg, 2) FP4LM_DPBUSD(prefix, reg, 3) FP4LM_DPBUSD(prefix, reg, 4)      \
+  FP4LM_DPBUSD(prefix, reg, 5) FP4LM_DPBUSD(prefix, reg, 6) FP4LM_DPBUSD(prefix, reg, 7)      \
+  FP4LM_DPBUSD(prefix, reg, 8) FP4LM_DPBUSD(prefix, reg, 9) FP4LM_DPBUSD(prefix, reg, 10)     \
+  FP4LM_DPBUSD(prefix, reg, 11) FP4LM_DPBUSD(prefix, reg, 12) FP4LM_DPBUSD(prefix, reg, 13)
+
 // vpdpbusd has a latency of about 5 cycles and up to two ports: 12 chains keep both busy.
 void DotChainsAvx512Vnni(int64_t trips) {
-  asm volatile(
-      "vpxord %%zmm0, %%zmm0, %%zmm0\n\t"
-      "vpxord %%zmm1, %%zmm1, %%zmm1\n"
-      "1:\n\t"
-      "vpdpbusd %%zmm1, %%zmm0, %%zmm2\n\t"
-      "vpdpbusd %%zmm1, %%zmm0, %%zmm3\n\t"
-      "vpdpbusd %%zmm1, %%zmm0, %%zmm4\n\t"
-      "vpdpbusd %%zmm1, %%zmm0, %%zmm5\n\t"
-      "vpdpbusd %%zmm1, %%zmm0, %%zmm6\n\t"
-      "vpdpbusd %%zmm1, %%zmm0, %%zmm7\n\t"
-      "vpdpbusd %%zmm1, %%zmm0, %%zmm8\n\t"
-      "vpdpbusd %%zmm1, %%zmm0, %%zmm9\n\t"
-      "vpdpbusd %%zmm1, %%zmm0, %%zmm10\n\t"
-      "vpdpbusd %%zmm1, %%zmm0, %%zmm11\n\t"
-      "vpdpbusd %%zmm1, %%zmm0, %%zmm12\n\t"
-      "vpdpbusd %%zmm1, %%zmm0, %%zmm13\n\t"
-      "dec %0\n\t"
-      "jnz 1b\n\t"
-      "vzeroupper"
-      : "+r"(trips)
-      :
-      : "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
-        "xmm10", "xmm11", "xmm12", "xmm13");
+  FP4LM_DOT_LOOP("vpxord %%zmm0, %%zmm0, %%zmm0\n\tvpxord %%zmm1, %%zmm1, %%zmm1\n",
+                 FP4LM_DPBUSD_12("", "zmm"));
 }
 
 void DotChainsAvxVnni(int64_t trips) {
-  asm volatile(
-      "vpxor %%ymm0, %%ymm0, %%ymm0\n\t"
-      "vpxor %%ymm1, %%ymm1, %%ymm1\n"
-      "1:\n\t"
-      "%{vex%} vpdpbusd %%ymm1, %%ymm0, %%ymm2\n\t"
-      "%{vex%} vpdpbusd %%ymm1, %%ymm0, %%ymm3\n\t"
-      "%{vex%} vpdpbusd %%ymm1, %%ymm0, %%ymm4\n\t"
-      "%{vex%} vpdpbusd %%ymm1, %%ymm0, %%ymm5\n\t"
-      "%{vex%} vpdpbusd %%ymm1, %%ymm0, %%ymm6\n\t"
-      "%{vex%} vpdpbusd %%ymm1, %%ymm0, %%ymm7\n\t"
-      "%{vex%} vpdpbusd %%ymm1, %%ymm0, %%ymm8\n\t"
-      "%{vex%} vpdpbusd %%ymm1, %%ymm0, %%ymm9\n\t"
-      "%{vex%} vpdpbusd %%ymm1, %%ymm0, %%ymm10\n\t"
-      "%{vex%} vpdpbusd %%ymm1, %%ymm0, %%ymm11\n\t"
-      "%{vex%} vpdpbusd %%ymm1, %%ymm0, %%ymm12\n\t"
-      "%{vex%} vpdpbusd %%ymm1, %%ymm0, %%ymm13\n\t"
-      "dec %0\n\t"
-      "jnz 1b\n\t"
-      "vzeroupper"
-      : "+r"(trips)
-      :
-      : "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
-        "xmm10", "xmm11", "xmm12", "xmm13");
+  FP4LM_DOT_LOOP("vpxor %%ymm0, %%ymm0, %%ymm0\n\tvpxor %%ymm1, %%ymm1, %%ymm1\n",
+                 FP4LM_DPBUSD_12("%{vex%} ", "ymm"));
 }
 
-// An int16 pair sum (vpmaddubsw) into a temporary, then one add into its accumulator: the
-// product does not depend on the accumulator, so each chain is one add deep. The 12
+// An int16 pair sum (vpmaddubsw) into temporary `tmp`, then one add into accumulator `acc`:
+// the product does not depend on the accumulator, so each chain is one add deep. The 12
 // multiply-adds of a trip go through 6 temporaries (ymm2-7) into 6 accumulators (ymm8-13),
 // each used twice.
+#define FP4LM_MADDUBS_ADD(tmp, acc)                  \
+  "vpmaddubsw %%ymm1, %%ymm0, %%ymm" #tmp "\n\t"    \
+  "vpaddw %%ymm" #tmp ", %%ymm" #acc ", %%ymm" #acc "\n\t"
+#define FP4LM_MADDUBS_ADD_6                                                      \
+  FP4LM_MADDUBS_ADD(2, 8) FP4LM_MADDUBS_ADD(3, 9) FP4LM_MADDUBS_ADD(4, 10)      \
+  FP4LM_MADDUBS_ADD(5, 11) FP4LM_MADDUBS_ADD(6, 12) FP4LM_MADDUBS_ADD(7, 13)
+
 void DotChainsAvx2(int64_t trips) {
-  asm volatile(
-      "vpxor %%ymm0, %%ymm0, %%ymm0\n\t"
-      "vpxor %%ymm1, %%ymm1, %%ymm1\n"
-      "1:\n\t"
-      "vpmaddubsw %%ymm1, %%ymm0, %%ymm2\n\t"
-      "vpaddw %%ymm2, %%ymm8, %%ymm8\n\t"
-      "vpmaddubsw %%ymm1, %%ymm0, %%ymm3\n\t"
-      "vpaddw %%ymm3, %%ymm9, %%ymm9\n\t"
-      "vpmaddubsw %%ymm1, %%ymm0, %%ymm4\n\t"
-      "vpaddw %%ymm4, %%ymm10, %%ymm10\n\t"
-      "vpmaddubsw %%ymm1, %%ymm0, %%ymm5\n\t"
-      "vpaddw %%ymm5, %%ymm11, %%ymm11\n\t"
-      "vpmaddubsw %%ymm1, %%ymm0, %%ymm6\n\t"
-      "vpaddw %%ymm6, %%ymm12, %%ymm12\n\t"
-      "vpmaddubsw %%ymm1, %%ymm0, %%ymm7\n\t"
-      "vpaddw %%ymm7, %%ymm13, %%ymm13\n\t"
-      "vpmaddubsw %%ymm1, %%ymm0, %%ymm2\n\t"
-      "vpaddw %%ymm2, %%ymm8, %%ymm8\n\t"
-      "vpmaddubsw %%ymm1, %%ymm0, %%ymm3\n\t"
-      "vpaddw %%ymm3, %%ymm9, %%ymm9\n\t"
-      "vpmaddubsw %%ymm1, %%ymm0, %%ymm4\n\t"
-      "vpaddw %%ymm4, %%ymm10, %%ymm10\n\t"
-      "vpmaddubsw %%ymm1, %%ymm0, %%ymm5\n\t"
-      "vpaddw %%ymm5, %%ymm11, %%ymm11\n\t"
-      "vpmaddubsw %%ymm1, %%ymm0, %%ymm6\n\t"
-      "vpaddw %%ymm6, %%ymm12, %%ymm12\n\t"
-      "vpmaddubsw %%ymm1, %%ymm0, %%ymm7\n\t"
-      "vpaddw %%ymm7, %%ymm13, %%ymm13\n\t"
-      "dec %0\n\t"
-      "jnz 1b\n\t"
-      "vzeroupper"
-      : "+r"(trips)
-      :
-      : "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
-        "xmm10", "xmm11", "xmm12", "xmm13");
+  FP4LM_DOT_LOOP("vpxor %%ymm0, %%ymm0, %%ymm0\n\tvpxor %%ymm1, %%ymm1, %%ymm1\n",
+                 FP4LM_MADDUBS_ADD_6 FP4LM_MADDUBS_ADD_6);
 }
+
+#undef FP4LM_MADDUBS_ADD_6
+#undef FP4LM_MADDUBS_ADD
+#undef FP4LM_DPBUSD_12
+#undef FP4LM_DPBUSD
+#undef FP4LM_DOT_LOOP
 
 }  // namespace
 

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "kernels/core/cpu_features.h"
@@ -127,6 +128,18 @@ uint8_t* AlignedBuffer(std::vector<uint8_t>& buffer, int64_t bytes) {
   if (buffer.size() < need) buffer.resize(need);
   const auto address = reinterpret_cast<uintptr_t>(buffer.data());
   return buffer.data() + ((64 - address % 64) % 64);
+}
+
+// Row i (k_pad unpacked bytes) into the AVX2 prefill layout of m rows at a (TileTask): its
+// 8-byte k-groups interleaved with those of the other rows of its block.
+void ScatterToPrefillBlock(const uint8_t* row, int64_t k_pad, int64_t i, int64_t m, uint8_t* a) {
+  using fp4_gemm_internal::kAvx2PrefillRows;
+  const int64_t first = i / kAvx2PrefillRows * kAvx2PrefillRows;
+  const int64_t rows = std::min(kAvx2PrefillRows, m - first);
+  uint8_t* out = a + first * k_pad + (i - first) * kGroupK;
+  for (int64_t g = 0; g < k_pad / kGroupK; ++g) {
+    std::memcpy(out + g * rows * kGroupK, row + g * kGroupK, kGroupK);
+  }
 }
 
 // The 4 nibbles of x (16 bits) moved to nibbles 0, 2, 4, 6 of the result, the others zero.
@@ -281,6 +294,8 @@ void Fp4Gemm(ThreadPool& pool, const Fp4GemmArgs& args) {
   if (args.m == 0) return;
   const Fp4GemmIsa isa = Resolve(args.isa, args.m);
   const bool amx = isa == Fp4GemmIsa::kAmx;
+  const bool avx2_prefill =
+      isa == Fp4GemmIsa::kAvx2 && args.m >= fp4_gemm_internal::kAvx2PrefillMinRows;
   const PreparedFp4Weight& w = *args.w;
   Fp4GemmScratch local_scratch;
   Fp4GemmScratch& scratch = args.scratch != nullptr ? *args.scratch : local_scratch;
@@ -293,13 +308,16 @@ void Fp4Gemm(ThreadPool& pool, const Fp4GemmArgs& args) {
   task.a_bias = Fp4IntMax(args.a_kind);
   task.int16_chain_groups =
       fp4_gemm_internal::Int16ChainGroups(Fp4IntMax(args.a_kind), Fp4IntMax(w.kind()));
+  task.int16_pair_chain_groups =
+      fp4_gemm_internal::Int16PairChainGroups(Fp4IntMax(args.a_kind), Fp4IntMax(w.kind()));
   task.c = W4A4IntScaleInverse(args.a_kind, w.kind());
   task.a_scale = args.a_scale;
   task.y = args.y;
   task.accumulate = args.accumulate;
 
-  // Activations: Int + a_bias as unsigned bytes, one padded row per token (vector paths) or
-  // in contiguous 16-row x 64-byte tiles (AMX; layout in fp4_gemm_kernels.h).
+  // Activations: Int + a_bias as unsigned bytes, one padded row per token (vector paths), in
+  // contiguous 16-row x 64-byte tiles (AMX) or in 6-row blocks of interleaved 8-byte groups
+  // (AVX2 prefill); layouts in fp4_gemm_kernels.h.
   uint8_t* a = AlignedBuffer(scratch.activations, a_rows * task.a_stride);
   task.a = a;
   if (a_rows > args.m) {
@@ -328,8 +346,14 @@ void Fp4Gemm(ThreadPool& pool, const Fp4GemmArgs& args) {
   auto unpack_rows = [&](int, int64_t begin, int64_t end) {
     using fp4_gemm_internal::kAmxTileK;
     using fp4_gemm_internal::kAmxTileRows;
+    std::vector<uint8_t> row(avx2_prefill ? static_cast<size_t>(task.a_stride) : 0);
     for (int64_t i = begin; i < end; ++i) {
       const uint8_t* codes = args.a_codes + i * half;
+      if (avx2_prefill) {
+        unpack(codes, w.k(), task.a_stride, row.data());
+        ScatterToPrefillBlock(row.data(), task.a_stride, i, args.m, a);
+        continue;
+      }
       if (!amx) {
         unpack(codes, w.k(), task.a_stride, a + i * task.a_stride);
         continue;
@@ -352,16 +376,19 @@ void Fp4Gemm(ThreadPool& pool, const Fp4GemmArgs& args) {
     unpack_rows(0, 0, args.m);
   }
 
-  if (amx && static_cast<int>(scratch.panels.size()) < pool.num_threads()) {
+  // Per-thread weight panels (unpacked int8 tiles) for the paths that read them.
+  int64_t panel_bytes = 0;
+  if (amx) panel_bytes = fp4_gemm_internal::AmxPanelBytes(task.a_stride);
+  if (avx2_prefill) panel_bytes = fp4_gemm_internal::Avx2PrefillPanelBytes(task.groups);
+  if (panel_bytes > 0 && static_cast<int>(scratch.panels.size()) < pool.num_threads()) {
     scratch.panels.resize(static_cast<size_t>(pool.num_threads()));
   }
   pool.ParallelFor(w.num_tiles(), [&](int thread, int64_t begin, int64_t end) {
     TileTask t = task;
     t.tile_begin = begin;
     t.tile_end = end;
-    if (amx) {
-      t.panel = AlignedBuffer(scratch.panels[static_cast<size_t>(thread)],
-                              fp4_gemm_internal::AmxPanelBytes(task.a_stride));
+    if (panel_bytes > 0) {
+      t.panel = AlignedBuffer(scratch.panels[static_cast<size_t>(thread)], panel_bytes);
     }
     switch (isa) {
       case Fp4GemmIsa::kAmx:

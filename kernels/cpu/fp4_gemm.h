@@ -92,9 +92,10 @@ absl::StatusOr<PreparedFp4Weight> PrepareFp4Weight(const uint8_t* codes, const f
                                                    const float* bias, Fp4Kind kind, int64_t n,
                                                    int64_t k);
 
-// Reusable per-call buffers: the unpacked activations (m * padded_k bytes) and, for kAmx, one
-// unpacked weight panel per thread (32 * padded_k bytes each). Optional: pass one per session
-// to avoid allocating in every call. Not shareable between concurrent calls.
+// Reusable per-call buffers: the unpacked activations (about m * padded_k bytes) and, for kAmx
+// and the AVX2 prefill kernel, one unpacked weight panel per thread (32 or 16 * padded_k bytes
+// each). Optional: pass one per session to avoid allocating in every call. Not shareable
+// between concurrent calls.
 struct Fp4GemmScratch {
   std::vector<uint8_t> activations;
   std::vector<std::vector<uint8_t>> panels;

@@ -189,14 +189,16 @@ TEST(Fp4GemmTest, ExtremeCodesAreExact) {
 }
 
 // At the largest k the biased partial sums (128 * 64 * k ~ 2^32) wrap around int32; the result
-// is still exact because the true sum fits.
+// is still exact because the true sum fits. m = 3 reaches the prefill kernels as well.
 TEST(Fp4GemmTest, LargestKIsExactDespiteWrappingPartialSums) {
   ThreadPool pool(1);
-  const int64_t m = 2, n = 17, k = kFp4GemmMaxK;
+  const int64_t m = 3, n = 17, k = kFp4GemmMaxK;
   ASSERT_EQ(k % 2, 0);
-  // Activation row 0 all +16, row 1 all -16 (E3M0); weight rows alternate +16 / -16 / mixed.
+  // Activation row 0 all +16, row 1 all -16, row 2 mixed (E3M0); weight rows alternate
+  // +16 / -16 / mixed.
   std::vector<uint8_t> a(m * k / 2, 0x77);
-  std::fill(a.begin() + k / 2, a.end(), 0xFF);
+  std::fill(a.begin() + k / 2, a.begin() + k, 0xFF);
+  std::fill(a.begin() + k, a.end(), 0x7F);
   std::vector<uint8_t> w(n * k / 2);
   for (int64_t j = 0; j < n; ++j) {
     const uint8_t byte = j % 3 == 0 ? 0x77 : j % 3 == 1 ? 0xFF : 0x7F;

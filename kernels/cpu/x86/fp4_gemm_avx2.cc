@@ -7,11 +7,10 @@
 #include <immintrin.h>
 
 #include <algorithm>
-#include <array>
 #include <cstdint>
 #include <cstring>
-#include <utility>
 
+#include "kernels/cpu/x86/fp4_gemm_epilogue_avx2.h"
 #include "kernels/cpu/x86/fp4_gemm_kernels.h"
 
 namespace engine::kernels::fp4_gemm_internal {

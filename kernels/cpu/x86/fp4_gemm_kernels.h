@@ -20,6 +20,10 @@ struct TileTask {
   // holds a_bias (Int 0). Vector paths: row-major, a[i * a_stride + t], a_stride == k_pad.
   // AMX: a_stride is k_pad rounded up to 64, rows to 16, and each 16-row x 64-byte tile is
   // contiguous: a[(i / 16) * 16 * a_stride + (t / 64) * 1024 + (i % 16) * 64 + t % 64].
+  // AVX2 prefill (the kAvx2 path at m >= kAvx2PrefillMinRows): a_stride == k_pad, rows in
+  // blocks of P = kAvx2PrefillRows (the last one shorter), each block's 8-byte k-groups
+  // interleaved row by row: with b = i / P and R = min(P, m - P b) rows in the block,
+  // a[P b * a_stride + (t / 8) * R * 8 + (i % P) * 8 + t % 8].
   const uint8_t* a = nullptr;
   int64_t a_stride = 0;
   int64_t m = 0;
@@ -43,8 +47,11 @@ struct TileTask {
   // AVX2 only: k-groups whose maddubs pair sums one int16 lane holds exactly before it must be
   // widened to int32 (Int16ChainGroups); 0 widens after every maddubs.
   int64_t int16_chain_groups = 0;
-  // AMX only: this thread's buffer for kAmxPanelTiles weight tiles unpacked to int8
-  // (AmxPanelBytes(a_stride) bytes, 64-byte aligned).
+  // AVX2 prefill only: the same for single maddubs pair sums (Int16PairChainGroups), >= 1.
+  int64_t int16_pair_chain_groups = 0;
+  // AMX: this thread's buffer for kAmxPanelTiles weight tiles unpacked to int8
+  // (AmxPanelBytes(a_stride) bytes); AVX2 prefill: for one tile unpacked to int8
+  // (Avx2PrefillPanelBytes(groups) bytes). 64-byte aligned.
   uint8_t* panel = nullptr;
 };
 
@@ -58,6 +65,14 @@ inline constexpr int64_t AmxPanelBytes(int64_t a_stride) {
   return kAmxPanelTiles * (a_stride / kAmxTileK) * kAmxTileRows * kAmxTileK;
 }
 
+// The AVX2 prefill kernel (fp4_gemm_avx2_prefill.cc) runs from kAvx2PrefillMinRows rows on,
+// kAvx2PrefillRows activation rows per pass, on CPUs without VNNI.
+inline constexpr int64_t kAvx2PrefillMinRows = 3;
+inline constexpr int64_t kAvx2PrefillRows = 6;
+inline constexpr int64_t Avx2PrefillPanelBytes(int64_t groups) {
+  return groups * kTileRows * kGroupK;
+}
+
 // How many k-groups of maddubs pair sums (four products each per int16 lane: a_u8 * w_s8 with
 // biased activations <= 2 * a_int_max and |w| <= w_int_max) an int16 lane can add up before any
 // sum could leave [-32767, 32767]. 28 for E2M1 x E2M1; 0 for E3M0 x E3M0, whose two pair sums
@@ -67,8 +82,17 @@ inline constexpr int64_t Int16ChainGroups(int a_int_max, int w_int_max) {
 }
 static_assert(Int16ChainGroups(12, 12) == 28 && Int16ChainGroups(64, 64) == 0);
 
+// The same when each int16 lane receives one maddubs pair sum (two products) per k-group, as in
+// the AVX2 prefill kernel: 56 for E2M1 x E2M1, and at least 1 for every format pair since one
+// pair sum is at most 2 * 128 * 64 = 16384.
+inline constexpr int64_t Int16PairChainGroups(int a_int_max, int w_int_max) {
+  return 32767 / (2 * 2 * a_int_max * w_int_max);
+}
+static_assert(Int16PairChainGroups(12, 12) == 56 && Int16PairChainGroups(64, 64) == 1);
+
 void RunTilesAvx512Vnni(const TileTask& task);
 void RunTilesAvx2(const TileTask& task);
+void RunPrefillTilesAvx2(const TileTask& task);  // m >= kAvx2PrefillMinRows; CPUs with AVX2
 void RunTilesAvxVnni(const TileTask& task);
 void RunTilesAmx(const TileTask& task);
 

@@ -154,7 +154,13 @@ FP4LM_PREFILL_TARGET void RunPrefillTilesAvx2(const TileTask& t) {
       // Both halves of the tile in turn: the block's activations (rows x k_pad bytes) are
       // still in L1 or L2 for the second.
       for (int h = 0; h < 2; ++h) {
-        alignas(32) int32_t acc[kRows][2][8] = {};
+        // Zeroed by vector stores: `= {}` became a rep stosq, 28% of this function's own time.
+        alignas(32) int32_t acc[kRows][2][8];
+        for (int r = 0; r < rows; ++r) {
+          for (int v = 0; v < 2; ++v) {
+            _mm256_store_si256(reinterpret_cast<__m256i*>(acc[r][v]), _mm256_setzero_si256());
+          }
+        }
         const uint8_t* w = t.panel + h * t.groups * 64;
         for (int64_t g0 = 0; g0 < t.groups; g0 += chain) {
           kDotChains[rows](a + g0 * rows * kGroupK, w + g0 * 64, std::min(chain, t.groups - g0),

@@ -147,9 +147,10 @@ TEST(Fp4GemmTest, ThreadedPrefillAndDecodeSizesWithoutScratch) {
 }
 
 // Extreme values in every lane, for every format pair: all-max activations against all +-max
-// weights is the worst case for the int16 pair sums of the AVX2 path (widened after every
-// maddubs for E3M0 x E3M0, after Int16ChainGroups groups otherwise; k = 4096 is 512 groups, not
-// a multiple of any chunk) and for the unsigned-bias correction.
+// weights is the worst case for the int16 pair sums of the AVX2 path (at m = 9 its prefill
+// kernel: widened after every group for E3M0 x E3M0, after Int16PairChainGroups groups
+// otherwise; k = 4096 is 512 groups, not a multiple of any chain) and for the unsigned-bias
+// correction.
 TEST(Fp4GemmTest, ExtremeCodesAreExact) {
   ThreadPool pool(2);
   const int64_t m = 9, n = 40, k = 4096;

@@ -81,6 +81,10 @@ constexpr int kDecodeRows = 4;
 // reading: that mistake wasted every prefetch of a 2 KiB int8 row (k = 2048) and fixing it took
 // a DRAM-sized int8 GEMV from ~9-13 to ~15-21 GB/s and F16 from ~13-15 to ~20 GB/s
 // (linear_bench m=1, n x k = 262144 x 2048 and 131072 x 4096, 2 threads, Sapphire Rapids).
+// The AVX-512 kernel prefetches into L2 (T1) as the W4A4 one does: on Zen 4 prefetcht0 held
+// F16 decode to 11.0-11.7 t/s against 16.9-17.7 with prefetcht1 (fp4lm bench --shape
+// tinyllama-1.1b --types f16 -n 64, 3 interleaved runs, 2 threads). The AVX2 kernel keeps T0:
+// it was tuned on AVX2-only Zen 3, and this change was not measured there.
 constexpr int64_t kDecodePrefetchBytes = 2048;
 constexpr int64_t kCacheLineBytes = 64;
 constexpr int kDecodeMaxMr = 4;
@@ -126,7 +130,7 @@ FP4LM_F16_AVX512 void DecodeTileAvx512(const float* x, int64_t k,
     int64_t ahead = kk + kAhead;
     if (ahead >= k) ahead += (kDecodeRows - 1) * k;  // into the next tile; cannot fault
     for (int c = 0; c < kDecodeRows; ++c) {
-      _mm_prefetch(reinterpret_cast<const char*>(rows[c] + ahead), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(rows[c] + ahead), _MM_HINT_T1);
     }
     for (int64_t v = 0; v < kLine; v += 16) DecodeStepAvx512<Row, MR>(x, k, rows, kk + v, acc);
   }

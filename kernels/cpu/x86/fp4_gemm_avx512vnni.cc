@@ -21,13 +21,17 @@
 namespace engine::kernels::fp4_gemm_internal {
 namespace {
 
-// Register blocking: 4 activation rows x 4 tiles (64 weight rows) = 16 accumulators, plus 8
-// unpacked weight registers, 2 broadcasts, the LUT and the nibble mask: 28 of the 32 zmm.
+// Register blocking: 3 activation rows x 4 tiles (64 weight rows) = 12 accumulators, plus 8
+// unpacked weight registers, 2 broadcasts, the LUT and the nibble mask: 24 of the 32 zmm.
 // Unpacking in registers costs two pshufb (port 5) per 128 weights while vpdpbusd (port 0) does
 // the work, so the weights stay 4-bit everywhere: decode streams half the bytes of int8, and
 // prefill measured as fast as with weights pre-unpacked into an int8 panel (~97% of the
-// vpdpbusd peak on Sapphire Rapids).
-constexpr int kRowsPerCall = 4;
+// vpdpbusd peak on Sapphire Rapids, with 4 x 4). Why 3 rows and not 4: with 16 accumulators
+// GCC 12 copies accumulators between registers and stores some to the stack in every k-group;
+// on Zen 4 that held m = 512 to 0.77-0.83 of the int8 peak, against 0.87-0.94 with 3 x 4
+// (fp4_gemm_bench, TinyLlama shapes, 1 thread; 4 x 3 and 6 x 2 read the same as 3 x 4, while
+// 2 x 4, 3 x 5 and 3 x 6 were slower). Four tiles stay for decode's four DRAM streams.
+constexpr int kRowsPerCall = 3;
 constexpr int kTilesPerCall = 4;
 // Decode (one activation row) streams four tiles from DRAM at once: with the hardware
 // prefetcher alone the kernel read ~66% of the machine's read bandwidth on a 512 MiB weight;
@@ -94,7 +98,7 @@ template <int MR>
 constexpr KernelFn kByTiles[kTilesPerCall + 1] = {nullptr, Kernel<MR, 1>, Kernel<MR, 2>,
                                                   Kernel<MR, 3>, Kernel<MR, 4>};
 constexpr const KernelFn* kKernels[kRowsPerCall + 1] = {nullptr, kByTiles<1>, kByTiles<2>,
-                                                        kByTiles<3>, kByTiles<4>};
+                                                        kByTiles<3>};
 
 }  // namespace
 

@@ -94,6 +94,23 @@ FP4LM_W4A16_AVX512 FP4LM_ALWAYS_INLINE void GroupAvx512(__m512 lut, const uint8_
   }
 }
 
+// Decode (one activation row) streams NB tiles from DRAM at once and prefetches each stream
+// kPrefetchGroups blocks (2 KiB) ahead into L2, as the W4A4 decode kernel does
+// (kernels/cpu/x86/fp4_gemm_avx512vnni.cc, where the distance and the hint were measured). A
+// stream past the end of its tile prefetches the tile NB further on, its successor; a prefetch
+// past the last block only touches a cache line and cannot fault.
+constexpr int64_t kPrefetchGroups = 32;
+
+template <int NB>
+FP4LM_W4A16_AVX512 FP4LM_ALWAYS_INLINE void PrefetchAheadAvx512(const uint8_t* const* w,
+                                                                int64_t g, int64_t groups) {
+  int64_t ahead_group = g + kPrefetchGroups;
+  if (ahead_group >= groups) ahead_group += (NB - 1) * groups;
+  for (int b = 0; b < NB; ++b) {
+    _mm_prefetch(reinterpret_cast<const char*>(w[b] + ahead_group * kBlockBytes), _MM_HINT_T1);
+  }
+}
+
 // MR activation rows from row0 x NB tiles from tile0; tiles at or past tile_end repeat the last
 // one and are not stored.
 template <int MR, int NB, int S>
@@ -112,6 +129,7 @@ FP4LM_W4A16_AVX512 void KernelAvx512(const Task& t, int64_t row0, int64_t tile0,
   }
   const int64_t full_groups = t.k / kGroupK;
   for (int64_t g = 0; g < full_groups; ++g) {
+    if constexpr (MR == 1) PrefetchAheadAvx512<NB>(w, g, t.groups);
     GroupAvx512<MR, NB, S>(lut, w, x, t.k, g, kGroupK, acc);
   }
   if (t.k % kGroupK != 0) {

@@ -54,6 +54,7 @@ struct Row {
   int32_t n_prompt = 0, n_gen = 0;
   std::vector<double> samples;  // tokens/s per repetition
   double mean = 0, sd = 0;
+  double read_bytes_per_second = 0;  // tg: the bandwidth its bound uses
   // tokens/s at the row's bound: tg at the memory read bandwidth, W4A4 pp at the int8 peak;
   // 0 where there is none (pp of the float types, or no int8 peak measured).
   double bound = 0;
@@ -78,11 +79,25 @@ std::string Params(int64_t n) {
   return n >= 1'000'000'000 ? fmt::format("{:.2f} B", n / 1e9) : fmt::format("{:.2f} M", n / 1e6);
 }
 
-// The machine's two ceilings, measured once per run.
+// The machine's two ceilings, measured at the start of the run. A tg row's bound uses its own
+// bandwidth, measured around it (TimedBandwidth).
 struct Ceilings {
   double read_bytes_per_second = 0;
   engine::kernels::Int8Peak int8;
 };
+
+// 1 GiB: far beyond any cache, read as the decode kernels read (threads split it).
+constexpr int64_t kBandwidthProbeBytes = int64_t{1} << 30;
+constexpr int kBandwidthProbeReps = 5;
+
+// On a shared machine the read bandwidth swings by half within a minute (29.9 to 50 GB/s seen
+// on one 2-core VM), so one figure from the start of the run can put a later tg row far above
+// or below its true share. A tg row's bound is the higher of two probes taken right before and
+// right after its timed runs: the bandwidth the machine offered while the row ran.
+double BandwidthAround(engine::kernels::ThreadPool& pool, double before) {
+  return std::max(before, engine::kernels::MeasureReadBandwidth(pool, kBandwidthProbeBytes,
+                                                                kBandwidthProbeReps));
+}
 
 // Runs the tests of one model: a short warm-up of each (it faults in every weight page and
 // wakes the threads), then `reps` timed runs.
@@ -115,15 +130,17 @@ absl::Status RunTests(BenchModel& m, const std::string& name, const BenchOptions
     r.n_gen = o.n_gen;
     absl::StatusOr<double> warm = m.TimeGenerate(std::min(o.n_gen, 16), pool);
     if (!warm.ok()) return warm.status();
+    const double bandwidth_before = engine::kernels::MeasureReadBandwidth(
+        pool, kBandwidthProbeBytes, kBandwidthProbeReps);
     for (int i = 0; i < o.reps; ++i) {
       absl::StatusOr<double> s = m.TimeGenerate(o.n_gen, pool);
       if (!s.ok()) return s.status();
       r.samples.push_back(o.n_gen / *s);
     }
     Summarize(r);
+    r.read_bytes_per_second = BandwidthAround(pool, bandwidth_before);
     // Generation reads the KV cache of positions 0 .. n-1: on average n/2 of them.
-    r.bound = ceilings.read_bytes_per_second /
-              static_cast<double>(m.DecodeBytesPerToken(o.n_gen / 2));
+    r.bound = r.read_bytes_per_second / static_cast<double>(m.DecodeBytesPerToken(o.n_gen / 2));
     rows.push_back(r);
   }
   return absl::OkStatus();
@@ -190,6 +207,7 @@ std::string Json(const std::vector<Row>& rows, int threads, const Ceilings& ceil
       j["avg_ts"] = r.mean;
       j["stddev_ts"] = r.sd;
       j["samples_ts"] = r.samples;
+      if (r.read_bytes_per_second > 0) j["read_bytes_per_s"] = r.read_bytes_per_second;
       if (r.bound > 0) {
         j["bound_ts"] = r.bound;
         j["percent_of_bound"] = 100 * r.mean / r.bound;
@@ -223,9 +241,9 @@ int Bench(const BenchOptions& o) {
   const int threads = pool.num_threads();
   const std::string backend = fmt::format(
       "CPU ({})", engine::kernels::Fp4GemmPathDescription());
-  // 1 GiB: far beyond any cache, read as the decode kernels read (threads split it).
   const Ceilings ceilings = {
-      .read_bytes_per_second = engine::kernels::MeasureReadBandwidth(pool, int64_t{1} << 30, 5),
+      .read_bytes_per_second = engine::kernels::MeasureReadBandwidth(pool, kBandwidthProbeBytes,
+                                                                     kBandwidthProbeReps),
       .int8 = engine::kernels::MeasureInt8DotPeak(pool, 5)};
   fmt::print(stderr, "fp4lm bench: memory read bandwidth {:.1f} GB/s, int8 peak {:.0f} GOP/s "
              "({} threads)\n",
@@ -266,9 +284,16 @@ int Bench(const BenchOptions& o) {
     return kExitOk;
   }
   PrintTable(rows, threads, backend);
-  fmt::print("\nmemory read bandwidth: {:.1f} GB/s with {} threads; a tg row's bound = bandwidth "
+  double low = ceilings.read_bytes_per_second, high = low;
+  for (const Row& r : rows) {
+    if (r.read_bytes_per_second <= 0) continue;
+    low = std::min(low, r.read_bytes_per_second);
+    high = std::max(high, r.read_bytes_per_second);
+  }
+  fmt::print("\nmemory read bandwidth: {:.1f}-{:.1f} GB/s with {} threads (at the start and around "
+             "each tg row); a tg row's bound = the higher of the probes right before and after it "
              "/ bytes one token reads (weights, head, KV cache at the mean position)\n",
-             ceilings.read_bytes_per_second / 1e9, threads);
+             low / 1e9, high / 1e9, threads);
   if (ceilings.int8.ops_per_second > 0) {
     fmt::print("int8 peak: {:.0f} GOP/s with {} threads ({}); a w4a4 pp row's bound = int8 peak / "
                "2 x the multiply-adds of one token's linears\n",

@@ -79,25 +79,17 @@ std::string Params(int64_t n) {
   return n >= 1'000'000'000 ? fmt::format("{:.2f} B", n / 1e9) : fmt::format("{:.2f} M", n / 1e6);
 }
 
-// The machine's two ceilings, measured at the start of the run. A tg row's bound uses its own
-// bandwidth, measured around it (TimedBandwidth).
+// The machine's two ceilings, measured at the start of the run, and the probe that measures the
+// bandwidth again for each tg row.
 struct Ceilings {
   double read_bytes_per_second = 0;
   engine::kernels::Int8Peak int8;
+  engine::kernels::ReadBandwidthProbe* bandwidth_probe = nullptr;
 };
 
 // 1 GiB: far beyond any cache, read as the decode kernels read (threads split it).
 constexpr int64_t kBandwidthProbeBytes = int64_t{1} << 30;
-constexpr int kBandwidthProbeReps = 5;
-
-// On a shared machine the read bandwidth swings by half within a minute (29.9 to 50 GB/s seen
-// on one 2-core VM), so one figure from the start of the run can put a later tg row far above
-// or below its true share. A tg row's bound is the higher of two probes taken right before and
-// right after its timed runs: the bandwidth the machine offered while the row ran.
-double BandwidthAround(engine::kernels::ThreadPool& pool, double before) {
-  return std::max(before, engine::kernels::MeasureReadBandwidth(pool, kBandwidthProbeBytes,
-                                                                kBandwidthProbeReps));
-}
+constexpr int kBandwidthProbeReps = 3;
 
 // Runs the tests of one model: a short warm-up of each (it faults in every weight page and
 // wakes the threads), then `reps` timed runs.
@@ -130,15 +122,19 @@ absl::Status RunTests(BenchModel& m, const std::string& name, const BenchOptions
     r.n_gen = o.n_gen;
     absl::StatusOr<double> warm = m.TimeGenerate(std::min(o.n_gen, 16), pool);
     if (!warm.ok()) return warm.status();
-    const double bandwidth_before = engine::kernels::MeasureReadBandwidth(
-        pool, kBandwidthProbeBytes, kBandwidthProbeReps);
+    // On a shared machine the read bandwidth swings by half within a minute (28 to 58 GB/s
+    // seen on one 2-core VM), so one figure from the start of the run can put a later tg row
+    // far above or below its true share. The row's bandwidth is the mean of probes taken right
+    // before each timed run and after the last: what the machine offered while the row ran.
+    double bandwidth_sum = ceilings.bandwidth_probe->Measure(kBandwidthProbeReps);
     for (int i = 0; i < o.reps; ++i) {
       absl::StatusOr<double> s = m.TimeGenerate(o.n_gen, pool);
       if (!s.ok()) return s.status();
       r.samples.push_back(o.n_gen / *s);
+      bandwidth_sum += ceilings.bandwidth_probe->Measure(kBandwidthProbeReps);
     }
     Summarize(r);
-    r.read_bytes_per_second = BandwidthAround(pool, bandwidth_before);
+    r.read_bytes_per_second = bandwidth_sum / (o.reps + 1);
     // Generation reads the KV cache of positions 0 .. n-1: on average n/2 of them.
     r.bound = r.read_bytes_per_second / static_cast<double>(m.DecodeBytesPerToken(o.n_gen / 2));
     rows.push_back(r);
@@ -241,10 +237,10 @@ int Bench(const BenchOptions& o) {
   const int threads = pool.num_threads();
   const std::string backend = fmt::format(
       "CPU ({})", engine::kernels::Fp4GemmPathDescription());
-  const Ceilings ceilings = {
-      .read_bytes_per_second = engine::kernels::MeasureReadBandwidth(pool, kBandwidthProbeBytes,
-                                                                     kBandwidthProbeReps),
-      .int8 = engine::kernels::MeasureInt8DotPeak(pool, 5)};
+  engine::kernels::ReadBandwidthProbe bandwidth_probe(pool, kBandwidthProbeBytes);
+  const Ceilings ceilings = {.read_bytes_per_second = bandwidth_probe.Measure(kBandwidthProbeReps),
+                             .int8 = engine::kernels::MeasureInt8DotPeak(pool, 5),
+                             .bandwidth_probe = &bandwidth_probe};
   fmt::print(stderr, "fp4lm bench: memory read bandwidth {:.1f} GB/s, int8 peak {:.0f} GOP/s "
              "({} threads)\n",
              ceilings.read_bytes_per_second / 1e9, ceilings.int8.ops_per_second / 1e9, threads);
@@ -290,9 +286,9 @@ int Bench(const BenchOptions& o) {
     low = std::min(low, r.read_bytes_per_second);
     high = std::max(high, r.read_bytes_per_second);
   }
-  fmt::print("\nmemory read bandwidth: {:.1f}-{:.1f} GB/s with {} threads (at the start and around "
-             "each tg row); a tg row's bound = the higher of the probes right before and after it "
-             "/ bytes one token reads (weights, head, KV cache at the mean position)\n",
+  fmt::print("\nmemory read bandwidth: {:.1f}-{:.1f} GB/s with {} threads (at the start and during "
+             "each tg row); a tg row's bound = the mean of the probes before each of its runs and "
+             "after the last / bytes one token reads (weights, head, KV cache at the mean position)\n",
              low / 1e9, high / 1e9, threads);
   if (ceilings.int8.ops_per_second > 0) {
     fmt::print("int8 peak: {:.0f} GOP/s with {} threads ({}); a w4a4 pp row's bound = int8 peak / "

@@ -8,6 +8,7 @@
 
 #include "kernels/core/cpu_features.h"
 #include "kernels/cpu/gemm_f32_tiles.h"
+#include "kernels/cpu/x86/silu_mul_avx512.h"
 #include "kernels/cpu/x86/simd_reduce.h"
 
 // GCC 12's AVX-512 headers pass _mm512_undefined_*() as the pass-through operand of unmasked
@@ -208,7 +209,13 @@ void Rope(float* x, const RopeTable& table, int64_t n_heads, int64_t head_dim,
 }
 
 void SiluMul(const float* gate, const float* up, float* out, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+  // Decided once: CPUID traps in a VM, and this runs once per layer and token.
+  static const bool avx512 = silu_internal::kHaveSiluMulAvx512 && DetectCpuFeatures().avx512f;
+  if (avx512) {
+    silu_internal::SiluMulAvx512(gate, up, out, n);
+  } else {
+    silu_internal::SiluMulScalar(gate, up, out, n);
+  }
 }
 
 }  // namespace engine::kernels

@@ -4,6 +4,8 @@
 // its memory-bandwidth bound and each W4A4 prompt row against its int8 compute bound, both
 // measured in the same run: bandwidth / bytes one token reads, and the int8 dot-product peak /
 // the int8 operations of one prompt token's linears.
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -87,8 +89,14 @@ struct Ceilings {
   engine::kernels::ReadBandwidthProbe* bandwidth_probe = nullptr;
 };
 
-// 1 GiB: far beyond any cache, read as the decode kernels read (threads split it).
-constexpr int64_t kBandwidthProbeBytes = int64_t{1} << 30;
+// Up to 1 GiB, far beyond any cache, read as the decode kernels read (threads split it). The
+// probe's buffer stays allocated next to each model (BenchModel::CreateRandom admits models up to
+// 80% of memory), so it takes at most 1/20 of the machine's memory: 400 MiB on an 8 GiB one.
+int64_t BandwidthProbeBytes() {
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  const int64_t memory = pages > 0 && page > 0 ? int64_t{pages} * page : 0;
+  return memory > 0 ? std::min(int64_t{1} << 30, memory / 20) : int64_t{1} << 30;
+}
 constexpr int kBandwidthProbeReps = 3;
 
 // Runs the tests of one model: a short warm-up of each (it faults in every weight page and
@@ -237,7 +245,7 @@ int Bench(const BenchOptions& o) {
   const int threads = pool.num_threads();
   const std::string backend = fmt::format(
       "CPU ({})", engine::kernels::Fp4GemmPathDescription());
-  engine::kernels::ReadBandwidthProbe bandwidth_probe(pool, kBandwidthProbeBytes);
+  engine::kernels::ReadBandwidthProbe bandwidth_probe(pool, BandwidthProbeBytes());
   const Ceilings ceilings = {.read_bytes_per_second = bandwidth_probe.Measure(kBandwidthProbeReps),
                              .int8 = engine::kernels::MeasureInt8DotPeak(pool, 5),
                              .bandwidth_probe = &bandwidth_probe};
@@ -288,7 +296,8 @@ int Bench(const BenchOptions& o) {
   }
   fmt::print("\nmemory read bandwidth: {:.1f}-{:.1f} GB/s with {} threads (at the start and during "
              "each tg row); a tg row's bound = the mean of the probes before each of its runs and "
-             "after the last / bytes one token reads (weights, head, KV cache at the mean position)\n",
+             "after the last / bytes one token reads (weights, head, KV cache at the mean "
+             "position)\n",
              low / 1e9, high / 1e9, threads);
   if (ceilings.int8.ops_per_second > 0) {
     fmt::print("int8 peak: {:.0f} GOP/s with {} threads ({}); a w4a4 pp row's bound = int8 peak / "

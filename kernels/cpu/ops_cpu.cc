@@ -210,7 +210,8 @@ void Rope(float* x, const RopeTable& table, int64_t n_heads, int64_t head_dim,
 
 void SiluMul(const float* gate, const float* up, float* out, int64_t n) {
   // Decided once: CPUID traps in a VM, and this runs for every row of every layer.
-  static const bool avx512 = silu_internal::kHaveSiluMulAvx512 && DetectCpuFeatures().avx512f;
+  static const bool avx512 = silu_internal::kHaveSiluMulAvx512 && DetectCpuFeatures().avx512f &&
+                             silu_internal::SiluMulAvx512AgreesWithScalar();
   if (avx512) {
     silu_internal::SiluMulAvx512(gate, up, out, n);
   } else {

@@ -28,9 +28,11 @@ namespace {
 // |r| <= 1/2; exp(x) = 2^(k/32) * 2^(r/32), the first factor from a 32-entry table with k / 32
 // added to its exponent, the second a cubic in r; one rounding to float at the end. The
 // constants are __exp2f_data's (read from Debian's libm 2.36), and the operation order is that
-// of its FMA build, __expf_fma, which the dynamic loader picks on every CPU with AVX-512. Inputs
-// with |x| >= 88 or NaN take glibc's own overflow/underflow branches: those lanes go to
-// std::exp.
+// of its FMA build, __expf_fma, which glibc's ifunc picks on CPUs with FMA and AVX2 (all with
+// AVX-512, unless GLIBC_TUNABLES masks them). A block of 16 with any |x| >= 88 or NaN (glibc's
+// overflow/underflow branches) runs the scalar loop instead. Whether the libm this process
+// calls agrees is checked once at run time (SiluMulAvx512AgreesWithScalar) and, densely, by
+// tests/kernels/silu_mul_test.cc.
 constexpr uint64_t kExp2Table[32] = {
     0x3ff0000000000000, 0x3fefd9b0d3158574, 0x3fefb5586cf9890f, 0x3fef9301d0125b51,
     0x3fef72b83c7d517b, 0x3fef54873168b9aa, 0x3fef387a6e756238, 0x3fef1e9df51fdee1,
@@ -90,6 +92,22 @@ FP4LM_SILU_AVX512 inline __m256 Exp8(__m256 x, const Exp2Table& table) {
 
 }  // namespace
 
+bool SiluMulAvx512AgreesWithScalar() {
+  // 4096 gates spread over glibc's normal range (2048 evenly spaced bit patterns below 88, both
+  // signs) and up = 1: an expf of another algorithm or rounding differs on some of them.
+  constexpr int kSamples = 4096;
+  constexpr uint32_t kStride = 0x42b00000u / (kSamples / 2);
+  float gate[kSamples], up[kSamples], want[kSamples], got[kSamples];
+  for (int i = 0; i < kSamples; ++i) {
+    const uint32_t bits = static_cast<uint32_t>(i / 2) * kStride | (i % 2 == 0 ? 0u : 0x80000000u);
+    std::memcpy(&gate[i], &bits, sizeof(bits));
+    up[i] = 1.0f;
+  }
+  SiluMulScalar(gate, up, want, kSamples);
+  SiluMulAvx512(gate, up, got, kSamples);
+  return std::memcmp(want, got, sizeof(want)) == 0;
+}
+
 FP4LM_SILU_AVX512 void SiluMulAvx512(const float* gate, const float* up, float* out, int64_t n) {
   const Exp2Table table = LoadExp2Table();
   const __m512i sign = _mm512_set1_epi32(static_cast<int>(0x80000000u));
@@ -120,6 +138,8 @@ FP4LM_SILU_AVX512 void SiluMulAvx512(const float* gate, const float* up, float* 
 void SiluMulAvx512(const float* gate, const float* up, float* out, int64_t n) {
   SiluMulScalar(gate, up, out, n);
 }
+
+bool SiluMulAvx512AgreesWithScalar() { return false; }
 #endif
 
 }  // namespace engine::kernels::silu_internal

@@ -20,6 +20,11 @@ inline constexpr bool kHaveSiluMulAvx512 = false;
 // runs the scalar loop.
 void SiluMulAvx512(const float* gate, const float* up, float* out, int64_t n);
 
+// Whether SiluMulAvx512 (needs avx512f) equals the scalar loop on a spread of inputs with the
+// libm this process runs: false where the kernel is absent or a different expf is linked. The
+// dispatch uses the kernel only where this holds.
+bool SiluMulAvx512AgreesWithScalar();
+
 // The scalar loop, which every path must reproduce bit for bit.
 void SiluMulScalar(const float* gate, const float* up, float* out, int64_t n);
 

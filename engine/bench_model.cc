@@ -86,11 +86,6 @@ absl::StatusOr<kernels::PreparedFp4Weight> RandomFp4(Random& rng, int64_t n, int
   return kernels::PrepareFp4Weight(codes.data(), row_scale.data(), nullptr, Fp4Kind::kE2M1, n, k);
 }
 
-int64_t PhysicalMemoryBytes() {
-  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-  return pages > 0 && page > 0 ? static_cast<int64_t>(pages) * page : 0;
-}
-
 // What CreateRandom holds for `type` (weights only; the KV cache and scratch are small).
 int64_t RandomModelBytes(const model::ModelConfig& c, LinearType type) {
   const int64_t d = c.model_dim, f = c.ffn_dim, q = c.q_dim(), kv = c.kv_dim();
@@ -106,6 +101,11 @@ int64_t RandomModelBytes(const model::ModelConfig& c, LinearType type) {
 }
 
 }  // namespace
+
+int64_t PhysicalMemoryBytes() {
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  return pages > 0 && page > 0 ? static_cast<int64_t>(pages) * page : 0;
+}
 
 const char* LinearTypeName(LinearType type) {
   switch (type) {

@@ -32,6 +32,9 @@ absl::StatusOr<LinearType> ParseLinearType(std::string_view name);
 std::vector<std::string> ShapeNames();
 absl::StatusOr<model::ModelConfig> ShapeConfig(std::string_view name);
 
+// Bytes of physical memory, 0 where unknown. CreateRandom admits models up to 80% of it.
+int64_t PhysicalMemoryBytes();
+
 class BenchModel {
  public:
   // Random weights for `config` in `type` (seeded; norms 1, embedding and head FP32 except the

@@ -4,8 +4,6 @@
 // its memory-bandwidth bound and each W4A4 prompt row against its int8 compute bound, both
 // measured in the same run: bandwidth / bytes one token reads, and the int8 dot-product peak /
 // the int8 operations of one prompt token's linears.
-#include <unistd.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -93,8 +91,7 @@ struct Ceilings {
 // probe's buffer stays allocated next to each model (BenchModel::CreateRandom admits models up to
 // 80% of memory), so it takes at most 1/20 of the machine's memory: 400 MiB on an 8 GiB one.
 int64_t BandwidthProbeBytes() {
-  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-  const int64_t memory = pages > 0 && page > 0 ? int64_t{pages} * page : 0;
+  const int64_t memory = engine::bench::PhysicalMemoryBytes();
   return memory > 0 ? std::min(int64_t{1} << 30, memory / 20) : int64_t{1} << 30;
 }
 constexpr int kBandwidthProbeReps = 3;
